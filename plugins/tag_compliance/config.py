@@ -1,0 +1,75 @@
+"""Runtime settings, read from ``TAG_COMPLIANCE_*`` environment variables.
+
+Everything that differs between the local sandbox and a real AWS estate lives here, so
+pointing the pipeline somewhere else never means editing code.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INCLUDE_DIR = REPO_ROOT / "include"
+SQL_DIR = INCLUDE_DIR / "sql"
+DEFAULT_POLICY = INCLUDE_DIR / "policies" / "default.yaml"
+POOLS_FILE = INCLUDE_DIR / "airflow" / "pools.json"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Where the pipeline reads from and writes to."""
+
+    model_config = SettingsConfigDict(env_prefix="TAG_COMPLIANCE_", extra="ignore")
+
+    lake: Path = Field(default=REPO_ROOT / "data" / "lake", description="Root of the Parquet lake.")
+    warehouse: Path = Field(
+        default=REPO_ROOT / "data" / "warehouse.duckdb", description="DuckDB file holding the views."
+    )
+    policy: Path = Field(default=DEFAULT_POLICY, description="Tagging policy file (YAML or JSON).")
+    aws_conn_id: str = Field(default="aws_default", description="Airflow AWS connection to use.")
+    accounts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Account ids to inventory; empty means only the connection's own account.",
+    )
+    regions: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["us-east-1"], description="Regions to inventory."
+    )
+    role_name: str = Field(
+        default="TagComplianceReadOnly",
+        description="Role assumed in every member account (not in the connection's own account).",
+    )
+    page_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cap on every list call's page size; unset means each API's maximum.",
+    )
+
+    _split_accounts = field_validator("accounts", "regions", mode="before")(_split_csv)
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_ids_are_12_digits(cls, accounts: list[str]) -> list[str]:
+        for account in accounts:
+            if not (len(account) == 12 and account.isdigit()):
+                raise ValueError(f"TAG_COMPLIANCE_ACCOUNTS: {account!r} is not a 12-digit AWS account id")
+        return accounts
+
+    @cached_property
+    def home_region(self) -> str:
+        """Region used for account-wide services (S3 listing, STS)."""
+        return self.regions[0]
+
+
+def get_settings() -> Settings:
+    """Settings as the environment has them now (never cached: tests and the demo change them)."""
+    return Settings()

@@ -1,0 +1,225 @@
+"""The Parquet lake: dataset schemas (declared once), partition paths and atomic writes.
+
+Layout: ``<root>/<dataset>/<key>=<value>/.../<part>.parquet`` (hive partitions, zstd).
+Partition keys live in the path only; readers get them back as columns through hive
+partitioning. Each file is written under a hidden temporary name in its final directory
+and then renamed over the old one, so a rerun replaces it and a crash never leaves a
+half-written file visible (readers skip names starting with ``.``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+TAGS = pa.map_(pa.string(), pa.string())
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One lake dataset: its name, hive partition keys and the schema of its files."""
+
+    name: str
+    partition_keys: tuple[str, ...]
+    schema: pa.Schema
+
+    def partition_dir(self, root: Path, partition: Mapping[str, object]) -> Path:
+        missing = [key for key in self.partition_keys if key not in partition]
+        extra = sorted(set(partition) - set(self.partition_keys))
+        if missing or extra:
+            raise ValueError(
+                f"dataset {self.name!r}: partition must have keys {list(self.partition_keys)}, "
+                f"missing {missing}, unexpected {extra}"
+            )
+        path = Path(root) / self.name
+        for key in self.partition_keys:
+            value = _partition_value(partition[key])
+            if not value or "/" in value or value.startswith("."):
+                raise ValueError(f"dataset {self.name!r}: bad partition value {key}={value!r}")
+            path /= f"{key}={value}"
+        return path
+
+    def empty_table(self) -> pa.Table:
+        return self.schema.empty_table()
+
+
+def _partition_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+RESOURCES = Dataset(
+    "resources",
+    ("snapshot_date", "account_id", "region", "service"),
+    pa.schema(
+        [
+            ("collected_at", UTC_TIMESTAMP),
+            ("resource_type", pa.string()),
+            ("resource_id", pa.string()),
+            ("arn", pa.string()),
+            ("name", pa.string()),
+            ("state", pa.string()),
+            ("created_at", UTC_TIMESTAMP),
+            ("tags", TAGS),
+            ("source", pa.string()),
+        ]
+    ),
+)
+
+VIOLATIONS = Dataset(
+    "violations",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("account_id", pa.string()),
+            ("region", pa.string()),
+            ("resource_type", pa.string()),
+            ("resource_id", pa.string()),
+            ("arn", pa.string()),
+            ("tag_key", pa.string()),
+            ("violation_type", pa.string()),
+            ("severity", pa.string()),
+            ("current_value", pa.string()),
+            ("expected", pa.string()),
+            ("policy_version", pa.string()),
+        ]
+    ),
+)
+
+RESOURCE_COMPLIANCE = Dataset(
+    "resource_compliance",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("account_id", pa.string()),
+            ("region", pa.string()),
+            ("service", pa.string()),
+            ("resource_type", pa.string()),
+            ("resource_id", pa.string()),
+            ("arn", pa.string()),
+            ("name", pa.string()),
+            ("in_scope", pa.bool_()),
+            ("compliant", pa.bool_()),
+            ("error_violations", pa.int64()),
+            ("warning_violations", pa.int64()),
+            ("violation_types", pa.list_(pa.string())),
+            ("tags", TAGS),
+            ("policy_version", pa.string()),
+        ]
+    ),
+)
+
+COMPLIANCE_SUMMARY = Dataset(
+    "compliance_summary",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("dimension", pa.string()),
+            ("dimension_value", pa.string()),
+            ("resources_total", pa.int64()),
+            ("resources_in_scope", pa.int64()),
+            ("resources_compliant", pa.int64()),
+            ("compliance_pct", pa.float64()),
+            ("violations", pa.int64()),
+            ("error_violations", pa.int64()),
+            ("policy_version", pa.string()),
+        ]
+    ),
+)
+
+API_CALLS = Dataset(
+    "api_calls",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("task", pa.string()),
+            ("account_id", pa.string()),
+            ("region", pa.string()),
+            ("service", pa.string()),
+            ("resource_type", pa.string()),
+            ("operation", pa.string()),
+            ("calls", pa.int64()),
+            ("pages", pa.int64()),
+            ("items", pa.int64()),
+            ("retries", pa.int64()),
+            ("throttles", pa.int64()),
+            ("errors", pa.int64()),
+        ]
+    ),
+)
+
+DATASETS: dict[str, Dataset] = {
+    dataset.name: dataset
+    for dataset in (RESOURCES, VIOLATIONS, RESOURCE_COMPLIANCE, COMPLIANCE_SUMMARY, API_CALLS)
+}
+
+# Partition key types for readers: account ids are strings (leading zeros matter).
+HIVE_TYPES: dict[str, str] = {
+    "snapshot_date": "DATE",
+    "account_id": "VARCHAR",
+    "region": "VARCHAR",
+    "service": "VARCHAR",
+    "usage_date": "DATE",
+    "source": "VARCHAR",
+}
+
+
+class SchemaMismatchError(ValueError):
+    """A table handed to the lake does not fit the dataset's declared schema."""
+
+
+def conform(dataset: Dataset, table: pa.Table) -> pa.Table:
+    """Select and cast the dataset's columns, naming the first one that does not fit."""
+    missing = [name for name in dataset.schema.names if name not in table.column_names]
+    if missing:
+        raise SchemaMismatchError(f"dataset {dataset.name!r}: missing columns {missing}")
+    columns = []
+    for field in dataset.schema:
+        try:
+            columns.append(table[field.name].cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SchemaMismatchError(
+                f"dataset {dataset.name!r}: column {field.name!r} of type {table[field.name].type} "
+                f"cannot be stored as {field.type}: {exc}"
+            ) from exc
+    return pa.Table.from_arrays(columns, schema=dataset.schema)
+
+
+def write_partition(
+    root: Path,
+    dataset: Dataset,
+    partition: Mapping[str, object],
+    table: pa.Table,
+    part: str = "part-0",
+) -> Path:
+    """Atomically write (or replace) one file of a partition and return its path."""
+    table = conform(dataset, table)
+    directory = dataset.partition_dir(root, partition)
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"{part}.parquet"
+    temporary = directory / f".{part}.{uuid.uuid4().hex}.tmp"
+    try:
+        pq.write_table(table, temporary, compression="zstd")
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return final
+
+
+def dataset_glob(root: Path, dataset: Dataset | str) -> str:
+    """Glob of every data file of a dataset, for DuckDB's read_parquet."""
+    name = dataset if isinstance(dataset, str) else dataset.name
+    return str(Path(root) / name / "**" / "*.parquet")
+
+
+def has_files(root: Path, dataset: Dataset | str, partition_prefix: str = "") -> bool:
+    name = dataset if isinstance(dataset, str) else dataset.name
+    base = Path(root) / name / partition_prefix
+    return base.exists() and any(base.rglob("*.parquet"))
