@@ -1,0 +1,1 @@
+"""AWS access: the hook (clients, retries, rate limits, accounting) and the collectors."""

@@ -1,0 +1,49 @@
+"""Collector registry: every ``Collector`` subclass defined in a module of this package."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from functools import cache
+
+from tag_compliance.aws.collectors.base import Collector
+
+
+@cache
+def all_collectors() -> tuple[Collector, ...]:
+    """One instance of every collector, ordered by resource type."""
+    found: dict[str, Collector] = {}
+    for module_info in pkgutil.iter_modules(__path__):
+        if module_info.name == "base":
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, Collector)
+                and not inspect.isabstract(cls)
+                and cls.__module__ == module.__name__
+            ):
+                if cls.resource_type in found:
+                    raise RuntimeError(f"two collectors claim resource type {cls.resource_type!r}")
+                found[cls.resource_type] = cls()
+    return tuple(found[key] for key in sorted(found))
+
+
+def services() -> list[str]:
+    """Services with at least one collector, each one mapped task and one pool in the DAG."""
+    return sorted({collector.service for collector in all_collectors()})
+
+
+def collectors_for(service: str) -> list[Collector]:
+    chosen = [collector for collector in all_collectors() if collector.service == service]
+    if not chosen:
+        raise ValueError(f"no collector for service {service!r}; known: {services()}")
+    return chosen
+
+
+def is_global_service(service: str) -> bool:
+    flags = {collector.is_global for collector in collectors_for(service)}
+    if len(flags) != 1:
+        raise RuntimeError(f"collectors of service {service!r} disagree on being global")
+    return flags.pop()

@@ -1,0 +1,352 @@
+"""The one place that talks to AWS.
+
+``TagComplianceAwsHook`` builds on the Amazon provider's ``AwsBaseHook`` (so credentials,
+endpoints, ``service_config`` and botocore settings come from the Airflow connection) and
+adds what an estate-wide inventory needs:
+
+* clients per (account, region, service), assuming a read-only role in member accounts;
+* botocore ``standard`` retries by default, overridable with the connection extra
+  ``config_kwargs: {"retries": {"mode": ..., "max_attempts": ...}}``;
+* a process-wide token bucket per (account, region, service) in front of every HTTP attempt;
+* exponential backoff with full jitter when a throttling error survives botocore's retries;
+* accounting of calls, pages, items, retries and throttles in an ``ApiCallRecorder``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from tag_compliance.aws.accounting import ApiCallRecorder, OperationKey
+from tag_compliance.aws.errors import AwsCollectionError
+from tag_compliance.aws.ratelimit import RATE_LIMITERS, RateLimit
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+THROTTLING_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "LimitExceededException",
+    }
+)
+
+DEFAULT_BOTOCORE_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=10,
+    read_timeout=60,
+)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter, used after botocore's own retries gave up."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        return (rng or random).uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _retry_attempts(response: Mapping[str, Any]) -> int:
+    return int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+
+
+class _ThrottleCounter:
+    """Counts throttled responses a client sees, including those botocore retries silently."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, response: tuple[Any, Mapping[str, Any]] | None = None, **_: Any) -> None:
+        if response is not None and response[1].get("Error", {}).get("Code") in THROTTLING_CODES:
+            self.count += 1
+
+
+@dataclass
+class _Client:
+    client: BaseClient
+    throttles: _ThrottleCounter
+
+
+class TagComplianceAwsHook(AwsBaseHook):
+    """Clients for many accounts and regions from one Airflow AWS connection.
+
+    :param aws_conn_id: the Airflow connection (credentials, endpoint, botocore config).
+    :param role_name: role assumed in every account other than the connection's own.
+    :param recorder: where operation counts go (one per task run).
+    :param backoff: our retry policy for throttling that outlives botocore's retries.
+    :param rate_limits: per-service overrides of the default client-side rate limits.
+    """
+
+    conn_name_attr = "aws_conn_id"
+    hook_name = "Tag compliance AWS"
+
+    def __init__(
+        self,
+        aws_conn_id: str | None = "aws_default",
+        *,
+        role_name: str = "TagComplianceReadOnly",
+        recorder: ApiCallRecorder | None = None,
+        backoff: Backoff | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(aws_conn_id=aws_conn_id, client_type="sts", **kwargs)
+        self.role_name = role_name
+        self.recorder = recorder or ApiCallRecorder(task="adhoc")
+        self.backoff = backoff or Backoff()
+        self.rate_limits = dict(rate_limits or {})
+        self._sleep = sleep
+        self._clients: dict[tuple[str, str, str], _Client] = {}
+        self._sessions: dict[str, tuple[boto3.session.Session, datetime | None]] = {}
+        self._lock = threading.RLock()
+        self._own_account_id: str | None = None
+
+    # -- sessions and clients -------------------------------------------------------------
+
+    @property
+    def botocore_config(self) -> Config:
+        """Our defaults, overridden by whatever the connection's ``config_kwargs`` set."""
+        connection_config = self.conn_config.botocore_config
+        if connection_config is None:
+            return DEFAULT_BOTOCORE_CONFIG
+        return DEFAULT_BOTOCORE_CONFIG.merge(connection_config)
+
+    @property
+    def own_account_id(self) -> str:
+        """The connection's own account (no role to assume there)."""
+        with self._lock:
+            if self._own_account_id is None:
+                sts = self._base_client("sts", self.conn_config.region_name or "us-east-1")
+                response = self.call(sts, "get_caller_identity", account_id="self", region="global")
+                self._own_account_id = response["Account"]
+            return self._own_account_id
+
+    def _base_client(self, service: str, region: str) -> BaseClient:
+        session = self.get_session(region_name=region)
+        return session.client(
+            service,
+            region_name=region,
+            endpoint_url=self.conn_config.get_service_endpoint_url(service),
+            config=self.botocore_config,
+            verify=self.verify,
+        )
+
+    def session_for(self, account_id: str) -> boto3.session.Session:
+        """A session in ``account_id``: the connection's own, or an assumed read-only role."""
+        with self._lock:
+            cached = self._sessions.get(account_id)
+            if cached and (cached[1] is None or cached[1] - datetime.now(UTC) > timedelta(minutes=5)):
+                return cached[0]
+            region = self.conn_config.region_name or "us-east-1"
+            if account_id == self.own_account_id:
+                session, expires = self.get_session(region_name=region), None
+            else:
+                session, expires = self._assume_role(account_id, region)
+            self._sessions[account_id] = (session, expires)
+            return session
+
+    def _assume_role(self, account_id: str, region: str) -> tuple[boto3.session.Session, datetime]:
+        role_arn = f"arn:aws:iam::{account_id}:role/{self.role_name}"
+        sts = self._base_client("sts", region)
+        try:
+            response = self.call(
+                sts,
+                "assume_role",
+                account_id=account_id,
+                region="global",
+                RoleArn=role_arn,
+                RoleSessionName="tag-compliance",
+            )
+        except AwsCollectionError as exc:
+            raise AwsCollectionError(f"cannot assume {role_arn} in account {account_id}: {exc}") from exc
+        credentials = response["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
+        return session, credentials["Expiration"]
+
+    def client_for(self, account_id: str, region: str, service: str) -> BaseClient:
+        """A cached, rate-limited, instrumented client for (account, region, service)."""
+        key = (account_id, region, service)
+        with self._lock:
+            if key not in self._clients:
+                client = self.session_for(account_id).client(
+                    service,
+                    region_name=region,
+                    endpoint_url=self.conn_config.get_service_endpoint_url(service),
+                    config=self.botocore_config,
+                    verify=self.verify,
+                )
+                bucket = RATE_LIMITERS.bucket(account_id, region, service, self.rate_limits)
+
+                def wait_for_token(**_: Any) -> None:
+                    bucket.acquire()  # a non-None return would replace the HTTP response
+
+                # before-send fires for every HTTP attempt, botocore's retries included.
+                client.meta.events.register("before-send", wait_for_token)
+                throttles = _ThrottleCounter()
+                client.meta.events.register("needs-retry", throttles)
+                self._clients[key] = _Client(client, throttles)
+            return self._clients[key].client
+
+    def _throttle_count(self, client: BaseClient) -> int:
+        for wrapped in self._clients.values():
+            if wrapped.client is client:
+                return wrapped.throttles.count
+        return 0
+
+    # -- calls --------------------------------------------------------------------------
+
+    def _operation_key(
+        self, client: BaseClient, operation: str, account_id: str, region: str, resource_type: str
+    ) -> OperationKey:
+        return OperationKey(
+            account_id=account_id,
+            region=region,
+            service=client.meta.service_model.service_name,
+            resource_type=resource_type,
+            operation=client.meta.method_to_api_mapping.get(operation, operation),
+        )
+
+    def _should_back_off(self, error: ClientError, attempt: int) -> bool:
+        return error_code(error) in THROTTLING_CODES and attempt + 1 < self.backoff.attempts
+
+    def call(
+        self,
+        client: BaseClient,
+        operation: str,
+        *,
+        account_id: str,
+        region: str,
+        resource_type: str = "",
+        items_key: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One API request, with backoff on throttling and accounting."""
+        key = self._operation_key(client, operation, account_id, region, resource_type)
+        self.recorder.add(key, calls=1)
+        attempt = 0
+        while True:
+            throttles_before = self._throttle_count(client)
+            try:
+                response = getattr(client, operation)(**kwargs)
+            except ClientError as exc:
+                self.recorder.add(
+                    key,
+                    retries=_retry_attempts(exc.response),
+                    throttles=self._throttle_count(client) - throttles_before,
+                )
+                if self._should_back_off(exc, attempt):
+                    self.recorder.add(key, retries=1)
+                    self._sleep(self.backoff.delay(attempt))
+                    attempt += 1
+                    continue
+                self.recorder.add(key, errors=1)
+                raise self._describe(exc, key, attempt + 1, client) from exc
+            except BotoCoreError as exc:
+                self.recorder.add(key, errors=1)
+                raise self._describe(exc, key, attempt + 1, client) from exc
+            self.recorder.add(
+                key,
+                pages=1,
+                items=len(response.get(items_key, ())) if items_key else 0,
+                retries=_retry_attempts(response),
+                throttles=self._throttle_count(client) - throttles_before,
+            )
+            return response
+
+    def paginate(
+        self,
+        client: BaseClient,
+        operation: str,
+        *,
+        account_id: str,
+        region: str,
+        resource_type: str = "",
+        page_size: int | None = None,
+        **kwargs: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Every page of a boto3 paginator, resuming from the last good page after throttling."""
+        key = self._operation_key(client, operation, account_id, region, resource_type)
+        paginator = client.get_paginator(operation)
+        items_key = paginator.result_keys[0].expression if paginator.result_keys else None
+        self.recorder.add(key, calls=1)
+        resume_token: Any = None
+        attempt = 0
+        while True:
+            config: dict[str, Any] = {}
+            if page_size:
+                config["PageSize"] = page_size
+            if resume_token is not None:
+                config["StartingToken"] = resume_token
+            pages = paginator.paginate(**kwargs, PaginationConfig=config)
+            throttles_before = self._throttle_count(client)
+            try:
+                for page in pages:
+                    self.recorder.add(
+                        key,
+                        pages=1,
+                        items=len(page.get(items_key, ())) if items_key else 0,
+                        retries=_retry_attempts(page),
+                        throttles=self._throttle_count(client) - throttles_before,
+                    )
+                    throttles_before = self._throttle_count(client)
+                    yield page
+                    resume_token = pages.resume_token
+                return
+            except ClientError as exc:
+                self.recorder.add(
+                    key,
+                    retries=_retry_attempts(exc.response),
+                    throttles=self._throttle_count(client) - throttles_before,
+                )
+                if self._should_back_off(exc, attempt):
+                    self.recorder.add(key, retries=1)
+                    self._sleep(self.backoff.delay(attempt))
+                    attempt += 1
+                    continue
+                self.recorder.add(key, errors=1)
+                raise self._describe(exc, key, attempt + 1, client) from exc
+            except BotoCoreError as exc:
+                self.recorder.add(key, errors=1)
+                raise self._describe(exc, key, attempt + 1, client) from exc
+
+    def _describe(self, exc: Exception, key: OperationKey, attempts: int, client: BaseClient) -> Exception:
+        where = f"{key.service}:{key.operation} in account {key.account_id}, region {key.region}"
+        max_attempts = (self.botocore_config.retries or {}).get("max_attempts", "?")
+        if isinstance(exc, BotoConnectionError):
+            return AwsCollectionError(
+                f"{where}: cannot reach AWS endpoint {client.meta.endpoint_url} after {max_attempts} "
+                f"botocore attempts: {exc}"
+            )
+        if isinstance(exc, ClientError) and error_code(exc) in THROTTLING_CODES:
+            return AwsCollectionError(
+                f"{where}: still throttled ({error_code(exc)}) after {attempts} backoff attempts"
+            )
+        return AwsCollectionError(f"{where}: {exc}")
