@@ -6,7 +6,7 @@ adds what an estate-wide inventory needs:
 
 * clients per (account, region, service), assuming a read-only role in member accounts;
 * botocore ``standard`` retries by default, overridable with the connection extra
-  ``config_kwargs: {"retries": {"mode": ..., "max_attempts": ...}}``;
+  ``config_kwargs: {"retries": {"mode": ..., "total_max_attempts": ...}}``;
 * a process-wide token bucket per (account, region, service) in front of every HTTP attempt;
 * exponential backoff with full jitter when a throttling error survives botocore's retries;
 * accounting of calls, pages, items, retries and throttles in an ``ApiCallRecorder``.
@@ -46,7 +46,7 @@ THROTTLING_CODES = frozenset(
 )
 
 DEFAULT_BOTOCORE_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
+    retries={"mode": "standard", "total_max_attempts": 5},
     connect_timeout=10,
     read_timeout=60,
 )
@@ -339,7 +339,7 @@ class TagComplianceAwsHook(AwsBaseHook):
 
     def _describe(self, exc: Exception, key: OperationKey, attempts: int, client: BaseClient) -> Exception:
         where = f"{key.service}:{key.operation} in account {key.account_id}, region {key.region}"
-        max_attempts = (self.botocore_config.retries or {}).get("max_attempts", "?")
+        max_attempts = (client.meta.config.retries or {}).get("total_max_attempts", "?")
         if isinstance(exc, BotoConnectionError):
             return AwsCollectionError(
                 f"{where}: cannot reach AWS endpoint {client.meta.endpoint_url} after {max_attempts} "

@@ -1,0 +1,100 @@
+"""The hook's retries, backoff, rate limiting, role assumption and failure messages."""
+
+from __future__ import annotations
+
+import socket
+from datetime import date
+
+import pytest
+
+from tag_compliance import lake
+from tag_compliance.aws.accounting import ApiCallRecorder
+from tag_compliance.aws.errors import AwsCollectionError
+from tag_compliance.aws.hook import Backoff, TagComplianceAwsHook
+from tag_compliance.aws.ratelimit import RateLimit, TokenBucket
+from tag_compliance.collect import collect_service
+from tests.conftest import MEMBER_ACCOUNT, OWN_ACCOUNT, connection_json
+from tests.throttling_proxy import ThrottlingProxy
+
+TWO_BOTOCORE_ATTEMPTS = {"config_kwargs": {"retries": {"mode": "standard", "total_max_attempts": 2}}}
+
+
+def throttled_hook(
+    monkeypatch, endpoint: str, sleeps: list[float], attempts: int = 4
+) -> TagComplianceAwsHook:
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_json(endpoint, **TWO_BOTOCORE_ATTEMPTS))
+    return TagComplianceAwsHook(
+        "aws_default",
+        recorder=ApiCallRecorder(task="test"),
+        backoff=Backoff(attempts=attempts, base_delay=0.5, max_delay=4),
+        sleep=sleeps.append,
+    )
+
+
+def test_throttling_beyond_botocore_retries_is_backed_off_and_counted(aws, monkeypatch):
+    aws.client("ec2").run_instances(ImageId="ami-12345678", MinCount=2, MaxCount=2)
+    sleeps: list[float] = []
+    with ThrottlingProxy(aws.endpoint_url, throttle_first=3) as proxy:
+        hook = throttled_hook(monkeypatch, proxy.url, sleeps)
+        client = hook.client_for(OWN_ACCOUNT, "us-east-1", "ec2")
+        pages = list(hook.paginate(client, "describe_instances", account_id=OWN_ACCOUNT, region="us-east-1"))
+
+    assert sum(len(r["Instances"]) for p in pages for r in p["Reservations"]) == 2
+    stats = hook.recorder.totals("DescribeInstances")
+    # requests 1-2 throttled (botocore's 2 attempts), our backoff, request 3 throttled, 4 served
+    assert proxy.requests == 4
+    assert (stats.calls, stats.pages, stats.throttles, stats.retries, stats.errors) == (1, 1, 3, 3, 0)
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 0.5
+
+
+def test_persistent_throttling_fails_clearly_after_the_backoff_attempts(aws, monkeypatch):
+    sleeps: list[float] = []
+    with ThrottlingProxy(aws.endpoint_url, throttle_first=10_000) as proxy:
+        hook = throttled_hook(monkeypatch, proxy.url, sleeps, attempts=3)
+        client = hook.client_for(OWN_ACCOUNT, "eu-west-1", "ec2")
+        with pytest.raises(AwsCollectionError, match=r"still throttled \(RequestLimitExceeded\) after 3"):
+            hook.call(client, "describe_instances", account_id=OWN_ACCOUNT, region="eu-west-1")
+
+    assert proxy.requests == 6  # 3 backoff attempts x 2 botocore attempts
+    stats = hook.recorder.totals("DescribeInstances")
+    assert (stats.throttles, stats.errors, stats.pages) == (6, 1, 0)
+    assert len(sleeps) == 2
+    assert 0 <= sleeps[0] <= 0.5 and 0 <= sleeps[1] <= 1.0  # the jitter's ceiling doubles
+
+
+def test_member_accounts_are_reached_through_the_assumed_role(aws):
+    hook = TagComplianceAwsHook("aws_default")
+    member = hook.client_for(MEMBER_ACCOUNT, "us-east-1", "sts")
+    assert member.get_caller_identity()["Account"] == MEMBER_ACCOUNT
+    assert hook.own_account_id == OWN_ACCOUNT
+    assert hook.recorder.totals("AssumeRole").pages == 1
+
+
+def test_unreachable_endpoint_fails_the_collection_and_writes_no_partition(monkeypatch, settings):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        connection_json(f"http://127.0.0.1:{closed_port}", **TWO_BOTOCORE_ATTEMPTS),
+    )
+    settings = settings.model_copy(update={"accounts": [OWN_ACCOUNT]})
+    with pytest.raises(
+        AwsCollectionError, match=rf"cannot reach AWS endpoint http://127.0.0.1:{closed_port}"
+    ):
+        collect_service("ec2", OWN_ACCOUNT, "us-east-1", date(2026, 11, 20), settings)
+    assert not lake.has_files(settings.lake, lake.RESOURCES)
+    assert lake.has_files(settings.lake, lake.API_CALLS)  # the failed attempt is accounted for
+
+
+def test_token_bucket_allows_the_burst_then_paces_at_the_rate():
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    bucket = TokenBucket(RateLimit(rate=10, burst=3), clock=lambda: now[0], sleep=sleep)
+    waits = [bucket.acquire() for _ in range(6)]
+    assert waits[:3] == [0, 0, 0]
+    assert waits[3:] == pytest.approx([0.1, 0.1, 0.1])
+    assert now[0] == pytest.approx(0.3)
