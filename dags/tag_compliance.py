@@ -1,0 +1,74 @@
+"""Daily AWS tag compliance: inventory every account and region, score, publish.
+
+Wiring only: each task calls one function of ``tag_compliance.pipeline``. Every service
+gets one mapped collection task over (account, region) in its own pool, so AWS API
+families are throttled independently.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
+from tag_compliance.aws.collectors import services
+
+WAREHOUSE = Asset(name="tag_compliance_warehouse", uri="file:///tag_compliance/warehouse")
+
+
+@dag(
+    dag_id="tag_compliance",
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "retries": 2,
+        "retry_delay": pendulum.duration(minutes=2),
+        "retry_exponential_backoff": True,
+    },
+    tags=["finops", "aws", "tagging"],
+    doc_md=__doc__,
+)
+def tag_compliance():
+    @task
+    def plan() -> str:
+        from tag_compliance import pipeline
+
+        return pipeline.plan(get_current_context())
+
+    @task
+    def targets(service: str) -> list[dict]:
+        from tag_compliance import pipeline
+
+        return pipeline.targets(service)
+
+    @task
+    def collect(service: str, target: dict, snapshot_date: str) -> dict:
+        from tag_compliance import pipeline
+
+        return pipeline.collect(service, target, snapshot_date)
+
+    @task(pool="warehouse_writes")
+    def score(snapshot_date: str) -> dict:
+        from tag_compliance import pipeline
+
+        return pipeline.score(snapshot_date)
+
+    @task(pool="warehouse_writes", outlets=[WAREHOUSE])
+    def publish_warehouse(scores: dict) -> str:
+        from tag_compliance import pipeline
+
+        return pipeline.publish()
+
+    snapshot_date = plan()
+    collections = [
+        collect.override(task_id=f"collect_{service}", pool=f"aws_{service}")
+        .partial(service=service, snapshot_date=snapshot_date)
+        .expand(target=targets.override(task_id=f"targets_{service}")(service))
+        for service in services()
+    ]
+    scores = score(snapshot_date)
+    collections >> scores
+    publish_warehouse(scores)
+
+
+tag_compliance()

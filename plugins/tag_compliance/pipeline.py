@@ -1,0 +1,65 @@
+"""What each task of the ``tag_compliance`` DAG does, callable without a running Airflow."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from tag_compliance.collect import collect_service, plan_targets
+from tag_compliance.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def snapshot_date_for(context: Mapping[str, Any]) -> date:
+    """The day a run covers: its one-day data interval's start (UTC).
+
+    Manual and asset-triggered runs may have no logical date and so no data interval:
+    they score the current UTC day.
+    """
+    start = context.get("data_interval_start")
+    if start is None:
+        return datetime.now(UTC).date()
+    return start.astimezone(UTC).date()
+
+
+def plan(context: Mapping[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """Validate the policy before any AWS call is spent, then list the collection targets."""
+    from tag_compliance.policy import load_policy
+
+    settings = settings or get_settings()
+    policy = load_policy(settings.policy)
+    snapshot = snapshot_date_for(context)
+    targets = plan_targets(settings)
+    log.info(
+        "snapshot %s, policy %s version %s, targets %s", snapshot, settings.policy, policy.version, targets
+    )
+    return {"snapshot_date": snapshot.isoformat(), **targets}
+
+
+def collect(service: str, target: Mapping[str, str], snapshot_date: str) -> dict[str, Any]:
+    return collect_service(service, target["account_id"], target["region"], date.fromisoformat(snapshot_date))
+
+
+def score(snapshot_date: str, settings: Settings | None = None) -> dict[str, Any]:
+    from tag_compliance.policy import load_policy
+    from tag_compliance.scoring import score_snapshot
+
+    settings = settings or get_settings()
+    result = score_snapshot(settings.lake, date.fromisoformat(snapshot_date), load_policy(settings.policy))
+    return {
+        "snapshot_date": snapshot_date,
+        "policy_version": result.policy_version,
+        "resources": result.resources,
+        "violations": result.violations,
+    }
+
+
+def publish(settings: Settings | None = None) -> str:
+    from tag_compliance.warehouse import publish_warehouse
+
+    settings = settings or get_settings()
+    publish_warehouse(settings.lake, settings.warehouse)
+    return str(settings.warehouse)

@@ -1,0 +1,59 @@
+"""The DAG folder imports cleanly, fast, and only names pools that setup creates."""
+
+from __future__ import annotations
+
+import json
+
+import pendulum
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import CronDataIntervalTimetable
+from airflow.timetables.interval import CronDataIntervalTimetable as CoreCronDataIntervalTimetable
+from tag_compliance.aws.collectors import services
+from tag_compliance.config import POOLS_FILE
+
+from tests.conftest import REPO_ROOT
+
+POOLS = set(json.loads(POOLS_FILE.read_text()))
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=REPO_ROOT / "dags", known_pools=POOLS | {"default_pool"})
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "tag_compliance" in dagbag.dags
+
+
+def test_every_task_uses_a_pool_from_pools_json(dagbag):
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            assert task.pool == "default_pool" or task.pool in POOLS, (
+                f"{dag.dag_id}.{task.task_id}: {task.pool}"
+            )
+
+
+def test_one_mapped_collection_task_per_service_in_its_own_pool(dagbag):
+    dag = dagbag.dags["tag_compliance"]
+    for service in services():
+        task = dag.get_task(f"collect_{service}")
+        assert task.pool == f"aws_{service}"
+        assert task.is_mapped
+    assert dag.get_task("score").pool == dag.get_task("publish_warehouse").pool == "warehouse_writes"
+
+
+def test_daily_utc_schedule_with_a_one_day_data_interval(dagbag):
+    timetable = dagbag.dags["tag_compliance"].timetable
+    assert isinstance(timetable, CronDataIntervalTimetable)
+    core = CoreCronDataIntervalTimetable(timetable.expression, timetable.timezone)
+    interval = core.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 24, 15, tz="UTC"))
+    assert interval.end - interval.start == pendulum.duration(days=1)
+    assert interval.start.tzinfo is not None and interval.start.utcoffset().total_seconds() == 0
+
+
+def test_dag_files_parse_well_under_a_second(dagbag):
+    assert dagbag.dagbag_stats, "no parse statistics recorded"
+    for stat in dagbag.dagbag_stats:
+        assert stat.duration.total_seconds() < 0.5, f"{stat.file} took {stat.duration}"
