@@ -1,0 +1,75 @@
+-- Produces: compliance_summary — rollups overall and by account, region, service,
+-- resource_type and required tag key (the lake's `compliance_summary` columns).
+--
+-- Inputs: resource_compliance (this snapshot's, from resource_compliance.sql), tag_checks,
+-- policy_rules, policy_info.
+-- compliance_pct = 100 * compliant / in scope, NULL when nothing is in scope.
+WITH
+resource_dimensions AS (
+    -- Each resource once under every dimension it rolls up into.
+    SELECT
+        dimensions.dimension,
+        dimensions.dimension_value,
+        dimensions.dimension_order,
+        resource_compliance.*
+    FROM resource_compliance,
+        LATERAL (
+            VALUES
+                ('overall', 'all', 1),
+                ('account', resource_compliance.account_id, 2),
+                ('region', resource_compliance.region, 3),
+                ('service', resource_compliance.service, 4),
+                ('resource_type', resource_compliance.resource_type, 5)
+        ) AS dimensions (dimension, dimension_value, dimension_order)
+),
+
+resource_rollups AS (
+    SELECT
+        dimension,
+        dimension_value,
+        dimension_order,
+        count(*) AS resources_total,
+        count(*) FILTER (WHERE in_scope) AS resources_in_scope,
+        count(*) FILTER (WHERE compliant) AS resources_compliant,
+        sum(error_violations + warning_violations)::BIGINT AS violations,
+        sum(error_violations)::BIGINT AS error_violations
+    FROM resource_dimensions
+    GROUP BY dimension, dimension_value, dimension_order
+),
+
+tag_key_rollups AS (
+    -- One row per required key, even when it applies to nothing: the resources a rule
+    -- applies to are its in-scope population; compliant ones have no violation of it.
+    SELECT
+        'tag_key' AS dimension,
+        rules.tag_key AS dimension_value,
+        6 AS dimension_order,
+        count(checks.resource_key) AS resources_total,
+        count(checks.resource_key) AS resources_in_scope,
+        count(checks.resource_key) FILTER (WHERE checks.violation_type IS NULL) AS resources_compliant,
+        count(checks.violation_type) AS violations,
+        count(checks.violation_type) FILTER (WHERE checks.severity = 'error') AS error_violations
+    FROM policy_rules AS rules
+    LEFT JOIN tag_checks AS checks ON checks.rule_id = rules.rule_id
+    GROUP BY rules.rule_id, rules.tag_key
+),
+
+all_rollups AS (
+    SELECT * FROM resource_rollups
+    UNION ALL
+    SELECT * FROM tag_key_rollups
+)
+
+SELECT
+    dimension,
+    dimension_value,
+    resources_total,
+    resources_in_scope,
+    resources_compliant,
+    100 * resources_compliant::DOUBLE / nullif(resources_in_scope, 0) AS compliance_pct,
+    violations,
+    error_violations,
+    policy_info.policy_version
+FROM all_rollups
+CROSS JOIN policy_info
+ORDER BY dimension_order, dimension_value

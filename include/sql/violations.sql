@@ -1,0 +1,27 @@
+-- Produces: violations — one row per resource × failed rule (the lake's `violations` columns).
+--
+-- Inputs: tag_checks, snapshot, policy_info.
+SELECT
+    snapshot.account_id,
+    snapshot.region,
+    snapshot.resource_type,
+    snapshot.resource_id,
+    snapshot.arn,
+    tag_checks.tag_key,
+    tag_checks.violation_type,
+    tag_checks.severity,
+    tag_checks.current_value,
+    tag_checks.expected,
+    policy_info.policy_version
+FROM tag_checks
+JOIN snapshot USING (resource_key)
+CROSS JOIN policy_info
+WHERE tag_checks.violation_type IS NOT NULL
+ORDER BY
+    snapshot.account_id,
+    snapshot.region,
+    snapshot.resource_type,
+    snapshot.resource_id,
+    snapshot.resource_key,
+    tag_checks.rule_id NULLS LAST,
+    tag_checks.tag_key

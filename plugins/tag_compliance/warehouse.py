@@ -1,0 +1,172 @@
+"""The DuckDB warehouse: a small file of views over the Parquet lake, for ad hoc queries.
+
+The file holds no data, only views that read the lake with hive partitioning (so
+``account_id`` stays VARCHAR with its leading zeros and ``snapshot_date`` is a DATE). It is
+rebuilt under a temporary name and renamed over the old one, so a reader never sees a
+half-built warehouse. The views and their columns are a public contract: ``VIEW_COLUMNS``
+documents them (the README prints it) and changes need a migration note.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from tag_compliance import lake
+
+# Documentation of every view's columns, in view column order (partition keys first).
+VIEW_COLUMNS: dict[str, dict[str, str]] = {
+    "resources": {
+        "snapshot_date": "Inventory date (UTC) the row belongs to.",
+        "account_id": "12-digit AWS account id (text: leading zeros kept).",
+        "region": "AWS region, or 'global' for S3.",
+        "service": "AWS service (ec2, rds, s3, lambda, ecs, ...).",
+        "collected_at": "When the collector saw the resource (UTC).",
+        "resource_type": "service:type, e.g. ec2:instance, rds:db, s3:bucket.",
+        "resource_id": "The service's own id of the resource.",
+        "arn": "Amazon Resource Name.",
+        "name": "Display name, when the service has one.",
+        "state": "Lifecycle state reported by the service.",
+        "created_at": "Creation time (UTC), when the service reports it.",
+        "tags": "All tags, MAP(VARCHAR, VARCHAR).",
+        "source": "'service_api' (list/describe calls) or 'tagging_api' (Resource Groups Tagging API).",
+    },
+    "violations": {
+        "snapshot_date": "Snapshot scored.",
+        "account_id": "Account of the resource.",
+        "region": "Region of the resource.",
+        "resource_type": "Type of the resource.",
+        "resource_id": "Id of the resource.",
+        "arn": "ARN of the resource.",
+        "tag_key": "The required key of the failed rule; for prohibited_tag, the key found.",
+        "violation_type": "missing_required_tag, wrong_key_case, empty_value, invalid_value, "
+        "invalid_format or prohibited_tag.",
+        "severity": "'error' or 'warning' (from the policy).",
+        "current_value": "The offending value; the key found for wrong_key_case; NULL when missing.",
+        "expected": "Short text saying what would pass.",
+        "policy_version": "Version of the policy the snapshot was scored with.",
+    },
+    "resource_compliance": {
+        "snapshot_date": "Snapshot scored.",
+        "account_id": "Account of the resource.",
+        "region": "Region of the resource.",
+        "service": "Service of the resource.",
+        "resource_type": "Type of the resource.",
+        "resource_id": "Id of the resource.",
+        "arn": "ARN of the resource.",
+        "name": "Display name of the resource.",
+        "in_scope": "True when at least one required-tag rule applies to the resource.",
+        "compliant": "In scope and no error-severity violation; NULL when not in scope.",
+        "error_violations": "Violations of severity error (prohibited tags included).",
+        "warning_violations": "Violations of severity warning.",
+        "violation_types": "Sorted distinct violation types of the resource.",
+        "tags": "The resource's tags as scored.",
+        "policy_version": "Version of the policy the snapshot was scored with.",
+    },
+    "compliance_summary": {
+        "snapshot_date": "Snapshot scored.",
+        "dimension": "overall, account, region, service, resource_type or tag_key.",
+        "dimension_value": "'all' for overall; else the account id, region, service, type or required key.",
+        "resources_total": "Resources in the group (for tag_key: resources the rule applies to).",
+        "resources_in_scope": "In-scope resources (for tag_key: resources the rule applies to).",
+        "resources_compliant": "Compliant resources (for tag_key: no violation of that rule).",
+        "compliance_pct": "100 * compliant / in scope; NULL when nothing is in scope.",
+        "violations": "All violations in the group (for tag_key: of that rule).",
+        "error_violations": "Error-severity violations in the group.",
+        "policy_version": "Version of the policy the snapshot was scored with.",
+    },
+    "api_calls": {
+        "snapshot_date": "Inventory date of the calls.",
+        "task": "Airflow task (collector) that made the calls.",
+        "account_id": "Account called.",
+        "region": "Region called.",
+        "service": "AWS service called.",
+        "resource_type": "Resource type being collected.",
+        "operation": "AWS API operation, e.g. DescribeInstances.",
+        "calls": "Requests sent, retries included.",
+        "pages": "Result pages received.",
+        "items": "Items returned.",
+        "retries": "Requests retried.",
+        "throttles": "Throttling errors received.",
+        "errors": "Other errors received.",
+    },
+}
+
+
+def view_columns(dataset: lake.Dataset) -> list[tuple[str, str]]:
+    """(column, DuckDB type) of a dataset's view: partition keys first, then file columns."""
+    con = duckdb.connect(":memory:")
+    try:
+        file_types = con.from_arrow(dataset.empty_table()).types
+    finally:
+        con.close()
+    partition_columns = [(key, lake.HIVE_TYPES.get(key, "VARCHAR")) for key in dataset.partition_keys]
+    return partition_columns + [
+        (name, str(duckdb_type)) for name, duckdb_type in zip(dataset.schema.names, file_types, strict=True)
+    ]
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
+    """``CREATE VIEW`` text for one dataset: over its files, or zero typed rows if it has none.
+
+    Views cannot take bind parameters, so the absolute lake path is quoted as a literal
+    here; it comes from settings, never from policy or tag data.
+    """
+    columns = view_columns(dataset)
+    if lake.has_files(lake_root, dataset):
+        hive_types = ", ".join(
+            f"{_literal(key)}: {_literal(lake.HIVE_TYPES.get(key, 'VARCHAR'))}"
+            for key in dataset.partition_keys
+        )
+        select_list = ",\n    ".join(
+            f"CAST({_identifier(name)} AS {duckdb_type}) AS {_identifier(name)}"
+            for name, duckdb_type in columns
+        )
+        source = (
+            f"read_parquet({_literal(lake.dataset_glob(Path(lake_root).resolve(), dataset))},\n"
+            f"    hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)"
+        )
+    else:
+        select_list = ",\n    ".join(
+            f"CAST(NULL AS {duckdb_type}) AS {_identifier(name)}" for name, duckdb_type in columns
+        )
+        source = "(SELECT 1) AS no_files_yet WHERE false"
+    return f"CREATE VIEW {_identifier(dataset.name)} AS\nSELECT\n    {select_list}\nFROM {source}"
+
+
+def publish_warehouse(lake_root: Path, warehouse_path: Path) -> list[str]:
+    """Build the warehouse file of views over the lake and atomically replace the old one.
+
+    Returns the names of the views created. Readers that already have the old file open
+    keep reading it; new connections get the new one.
+    """
+    lake_root = Path(lake_root).resolve()
+    warehouse_path = Path(warehouse_path).resolve()
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = warehouse_path.with_name(f".{warehouse_path.name}.{uuid.uuid4().hex}.tmp")
+    temporary_wal = temporary.with_name(temporary.name + ".wal")
+    views = []
+    try:
+        with duckdb.connect(str(temporary)) as con:
+            for dataset in lake.DATASETS.values():
+                con.execute(view_sql(lake_root, dataset))
+                views.append(dataset.name)
+            con.execute("CHECKPOINT")
+        # A WAL left by a crashed writer of the old file would be replayed onto the new one.
+        warehouse_path.with_name(warehouse_path.name + ".wal").unlink(missing_ok=True)
+        os.replace(temporary, warehouse_path)
+    finally:
+        temporary.unlink(missing_ok=True)
+        temporary_wal.unlink(missing_ok=True)
+    return views

@@ -1,0 +1,305 @@
+"""The tagging-policy model and loader: the default loads; every bad policy is named precisely."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from tag_compliance.config import DEFAULT_POLICY
+from tag_compliance.policy import (
+    POLICY_TABLE_SCHEMAS,
+    PolicyError,
+    TaggingPolicy,
+    format_location,
+    load_policy,
+    parse_policy,
+    wildcard_to_like,
+)
+
+VALID = {
+    "version": "1",
+    "required_tags": [
+        {"key": "CostCenter", "pattern": "CC-[0-9]{4}"},
+        {"key": "Environment", "allowed_values": ["prod", "dev-*"]},
+    ],
+}
+
+
+def write(tmp_path: Path, name: str, content: object) -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    elif name.endswith(".json"):
+        path.write_text(json.dumps(content), encoding="utf-8")
+    else:
+        path.write_text(yaml.safe_dump(content, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def policy_with(**rule_changes: object) -> dict:
+    """VALID with the first rule changed."""
+    data = json.loads(json.dumps(VALID))
+    data["required_tags"][0].update(rule_changes)
+    return data
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    message = str(info.value)
+    assert str(path) in message, "every policy error names the file"
+    return message
+
+
+# --- valid policies ----------------------------------------------------------------------------
+
+
+def test_default_policy_loads() -> None:
+    policy = load_policy(DEFAULT_POLICY)
+    assert policy.version == "2026.11.1"
+    assert [rule.key for rule in policy.required_tags] == [
+        "CostCenter",
+        "Environment",
+        "Owner",
+        "Application",
+        "DataClassification",
+    ]
+    application = policy.required_tags[3]
+    assert application.severity == "warning"
+    assert application.applies_to == ["ec2:*", "ecs:*", "lambda:*"]
+    assert policy.required_tags[0].applies_to is None
+    assert policy.prohibited_keys == ["password*", "secret*"]
+    assert policy.prohibited_severity == "error"
+    assert policy.summary() == (
+        "version 2026.11.1, 5 required tags (4 error, 1 warning), 2 prohibited key globs"
+    )
+
+
+def test_yaml_and_json_give_the_same_policy(tmp_path: Path) -> None:
+    from_yaml = load_policy(write(tmp_path, "p.yml", VALID))
+    from_json = load_policy(write(tmp_path, "p.json", VALID))
+    assert from_yaml == from_json == TaggingPolicy.model_validate(VALID)
+
+
+def test_defaults(tmp_path: Path) -> None:
+    rule = load_policy(write(tmp_path, "p.yaml", VALID)).required_tags[0]
+    assert (rule.severity, rule.case_sensitive_values, rule.applies_to, rule.allowed_values) == (
+        "error",
+        True,
+        None,
+        None,
+    )
+
+
+def test_prohibited_keys_alone_is_a_policy(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, "p.yaml", "version: '1'\nprohibited_keys: ['secret*']\n"))
+    assert policy.required_tags == []
+
+
+def test_unicode_and_128_char_key_accepted() -> None:
+    key = "Ключ-" + "k" * 123
+    policy = TaggingPolicy.model_validate({"version": "1", "required_tags": [{"key": key}]})
+    assert len(policy.required_tags[0].key) == 128
+
+
+# --- bad policies: each names file, field path and value ---------------------------------------
+
+
+def test_bad_yaml_syntax_gives_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.yaml", "version: '1'\nrequired_tags: [\n  - key: x\n")
+    message = load_error(path)
+    assert "invalid YAML at line 3" in message
+
+
+def test_bad_json_syntax_gives_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.json", '{"version": "1",\n "required_tags": [}\n')
+    message = load_error(path)
+    assert "invalid JSON at line 2, column 20" in message
+
+
+def test_unknown_field(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.yaml", policy_with(severty="error")))
+    assert "required_tags[0].severty: Extra inputs are not permitted (got 'error')" in message
+
+
+def test_unknown_top_level_field(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.yaml", {**VALID, "exemptions": []}))
+    assert "exemptions: Extra inputs are not permitted (got [])" in message
+
+
+def test_bad_severity(tmp_path: Path) -> None:
+    data = json.loads(json.dumps(VALID))
+    data["required_tags"].append({"key": "Owner", "severity": "critical"})
+    message = load_error(write(tmp_path, "p.yaml", data))
+    assert "required_tags[2].severity: Input should be 'error' or 'warning' (got 'critical')" in message
+
+
+def test_bad_prohibited_severity(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.yaml", {**VALID, "prohibited_severity": "fatal"}))
+    assert "prohibited_severity: Input should be 'error' or 'warning' (got 'fatal')" in message
+
+
+@pytest.mark.parametrize("pattern", ["CC-([0-9]", "CC-(?=[0-9])", r"(a)\1"])
+def test_bad_re2_pattern(tmp_path: Path, pattern: str) -> None:
+    # The last two are valid Python `re` but not RE2 (no lookaround, no backreferences).
+    message = load_error(write(tmp_path, "p.yaml", policy_with(pattern=pattern)))
+    assert "required_tags[0].pattern: not a valid RE2 pattern" in message
+    assert f"(got {pattern!r})" in message
+
+
+def test_duplicate_key_ignoring_case(tmp_path: Path) -> None:
+    data = json.loads(json.dumps(VALID))
+    data["required_tags"].append({"key": "costcenter"})
+    message = load_error(write(tmp_path, "p.yaml", data))
+    assert "required_tags[2].key: 'costcenter' differs only in case from required_tags[0].key" in message
+    assert "(got 'costcenter')" in message
+
+
+def test_empty_policy(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.yaml", {"version": "1", "required_tags": []}))
+    assert "required_tags: the policy has no required_tags and no prohibited_keys" in message
+
+
+def test_missing_version(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.json", {"required_tags": VALID["required_tags"]}))
+    assert "version: Field required" in message
+
+
+def test_version_must_be_text(tmp_path: Path) -> None:
+    # Unquoted 2026.10 is a float in YAML: refusing it beats silently storing "2026.1".
+    message = load_error(write(tmp_path, "p.yaml", "version: 2026.10\nprohibited_keys: [x]\n"))
+    assert "version: Input should be a valid string (got 2026.1)" in message
+
+
+def test_key_too_long(tmp_path: Path) -> None:
+    key = "k" * 129
+    message = load_error(write(tmp_path, "p.yaml", policy_with(key=key)))
+    assert "required_tags[0].key: String should have at most 128 characters" in message
+    assert key in message
+
+
+def test_empty_key(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.yaml", policy_with(key="")))
+    assert "required_tags[0].key: String should have at least 1 character (got '')" in message
+
+
+def test_reserved_aws_key(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.yaml", policy_with(key="AWS:CloudFormation")))
+    assert "required_tags[0].key: keys starting with 'aws:' are reserved" in message
+
+
+def test_empty_allowed_values(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.yaml", policy_with(allowed_values=[])))
+    assert "required_tags[0].allowed_values: List should have at least 1 item" in message
+
+
+def test_allowed_values_must_be_a_list(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.yaml", policy_with(allowed_values="prod")))
+    assert "required_tags[0].allowed_values: Input should be a valid list (got 'prod')" in message
+
+
+def test_allowed_value_must_be_text(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.yaml", policy_with(allowed_values=["a", 7])))
+    assert "required_tags[0].allowed_values[1]: Input should be a valid string (got 7)" in message
+
+
+def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
+    data = {"required_tags": [{"key": "A", "severity": "high"}, {"key": "B", "color": "red"}]}
+    message = load_error(write(tmp_path, "p.yaml", data))
+    assert "3 errors" in message
+    for fragment in ("version: Field required", "required_tags[0].severity", "required_tags[1].color"):
+        assert fragment in message
+
+
+def test_duplicate_yaml_mapping_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.yaml", "version: '1'\nversion: '2'\nprohibited_keys: [x]\n")
+    message = load_error(path)
+    assert "invalid YAML at line 2" in message
+    assert "duplicate key 'version'" in message
+
+
+def test_duplicate_json_key(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path, "p.json", '{"version": "1", "version": "2"}'))
+    assert "duplicate key 'version'" in message
+
+
+@pytest.mark.parametrize(("content", "kind"), [("", "nothing"), ("- a\n- b\n", "list"), ("3\n", "int")])
+def test_top_level_must_be_a_mapping(tmp_path: Path, content: str, kind: str) -> None:
+    message = load_error(write(tmp_path, "p.yaml", content))
+    assert f"a policy must be a mapping at the top level, got {kind}" in message
+
+
+def test_unknown_suffix_and_missing_file(tmp_path: Path) -> None:
+    assert "unknown policy file type '.toml'" in load_error(write(tmp_path, "p.toml", "x"))
+    assert "cannot read policy file" in load_error(tmp_path / "absent.yaml")
+
+
+def test_parse_policy_names_its_source() -> None:
+    with pytest.raises(PolicyError, match=r"^inline: invalid tagging policy"):
+        parse_policy({"version": "1"}, "inline")
+
+
+def test_format_location() -> None:
+    assert format_location(("required_tags", 2, "severity")) == "required_tags[2].severity"
+    assert format_location(("prohibited_keys", 0)) == "prohibited_keys[0]"
+    assert format_location(()) == ""
+
+
+# --- the policy as DuckDB data -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "like"),
+    [
+        ("prod", "prod"),
+        ("dev-*", "dev-%"),
+        ("*", "%"),
+        ("50%_off*", "50\\%\\_off%"),
+        ("a\\b*", "a\\\\b%"),
+        ("it's", "it's"),
+    ],
+)
+def test_wildcard_to_like(value: str, like: str) -> None:
+    assert wildcard_to_like(value) == like
+
+
+def test_to_tables_holds_policy_values_as_data() -> None:
+    policy = TaggingPolicy.model_validate(
+        {
+            "version": "v'1",
+            "required_tags": [
+                {"key": "it's", "allowed_values": ["a'b", "50%*"], "severity": "warning"},
+                {"key": "Env", "pattern": "'.*", "applies_to": ["ec2:*", "rds:db"]},
+            ],
+            "prohibited_keys": ["pass'word*", "pass'word*"],
+        }
+    )
+    tables = policy.to_tables()
+    assert {name: table.schema for name, table in tables.items()} == POLICY_TABLE_SCHEMAS
+    assert tables["policy_info"].to_pylist() == [{"policy_version": "v'1", "prohibited_severity": "error"}]
+    rules = tables["policy_rules"].to_pylist()
+    assert [(r["rule_id"], r["tag_key"], r["severity"], r["applies_to_all"]) for r in rules] == [
+        (0, "it's", "warning", True),
+        (1, "Env", "error", False),
+    ]
+    assert rules[0]["expected_allowed"] == "one of: a'b, 50%*"
+    assert rules[1]["expected_format"] == "matches '.*"
+    assert tables["policy_allowed_values"].to_pylist() == [
+        {"rule_id": 0, "allowed_value": "a'b", "like_pattern": "a'b"},
+        {"rule_id": 0, "allowed_value": "50%*", "like_pattern": "50\\%%"},
+    ]
+    assert tables["policy_rule_applies_to"].to_pylist() == [
+        {"rule_id": 1, "resource_type_glob": "ec2:*"},
+        {"rule_id": 1, "resource_type_glob": "rds:db"},
+    ]
+    # Duplicate globs collapse: one violation per key whatever the policy repeats.
+    assert tables["policy_prohibited_keys"].to_pylist() == [{"key_glob": "pass'word*"}]
+
+
+def test_tables_of_a_policy_without_prohibited_keys_are_typed_and_empty() -> None:
+    tables = TaggingPolicy.model_validate(VALID).to_tables()
+    assert tables["policy_prohibited_keys"].num_rows == 0
+    assert tables["policy_rule_applies_to"].num_rows == 0
+    assert tables["policy_prohibited_keys"].schema == POLICY_TABLE_SCHEMAS["policy_prohibited_keys"]

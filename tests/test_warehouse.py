@@ -1,0 +1,117 @@
+"""The warehouse file: views over the lake, typed even when empty, replaced atomically."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from tag_compliance import lake
+from tag_compliance.scoring import score_snapshot
+from tag_compliance.warehouse import VIEW_COLUMNS, publish_warehouse, view_columns
+
+from tests.sql_fixtures import ACCOUNT_1, RESOURCES, SNAPSHOT, fixture_policy, write_snapshot
+
+VIEWS = ["resources", "violations", "resource_compliance", "compliance_summary", "api_calls"]
+
+
+@pytest.fixture
+def lake_root(tmp_path: Path) -> Path:
+    root = tmp_path / "lake"
+    write_snapshot(root)
+    score_snapshot(root, SNAPSHOT, fixture_policy())
+    return root
+
+
+def describe(con: duckdb.DuckDBPyConnection, view: str) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {view}").fetchall()]
+
+
+def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    assert publish_warehouse(lake_root, warehouse) == VIEWS
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        views = {
+            row[0]
+            for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        }
+        assert views == set(VIEWS)
+        for view in VIEWS:
+            assert describe(con, view) == view_columns(lake.DATASETS[view])
+            assert [name for name, _ in describe(con, view)] == list(VIEW_COLUMNS[view])
+        counts = {view: con.execute(f"SELECT count(*) FROM {view}").fetchone()[0] for view in VIEWS}
+    assert counts == {
+        "resources": 10,
+        "violations": 15,
+        "resource_compliance": 10,
+        "compliance_summary": 20,
+        "api_calls": 0,
+    }
+
+
+def test_partition_keys_keep_their_types(lake_root: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(lake_root, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        types = dict(describe(con, "resources"))
+        assert (types["account_id"], types["snapshot_date"]) == ("VARCHAR", "DATE")
+        accounts = con.execute("SELECT DISTINCT account_id FROM resources ORDER BY 1").fetchall()
+        assert accounts[0] == (ACCOUNT_1,)  # '012345678901', leading zero intact
+        assert con.execute(
+            "SELECT count(*) FROM violations WHERE account_id = ? AND snapshot_date = ?",
+            [ACCOUNT_1, SNAPSHOT],
+        ).fetchone() == (11,)
+
+
+def test_empty_lake_gives_typed_zero_row_views(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(tmp_path / "no-lake-yet", warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for view in VIEWS:
+            assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
+            assert describe(con, view) == view_columns(lake.DATASETS[view])
+        assert dict(describe(con, "resources"))["tags"] == "MAP(VARCHAR, VARCHAR)"
+
+
+def test_rerun_replaces_the_file_and_picks_up_new_data(lake_root: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    empty_lake = tmp_path / "empty"
+    publish_warehouse(empty_lake, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM resources").fetchone() == (0,)
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE VIEW stale AS SELECT 1 AS x")
+
+    publish_warehouse(lake_root, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = {
+            row[0]
+            for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        }
+    assert names == set(VIEWS)  # replaced, not updated in place
+    write_snapshot(lake_root, RESOURCES[:3], snapshot_date=date(2026, 3, 15))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        # The views read the lake at query time: a new snapshot shows without republishing.
+        rows = con.execute("SELECT snapshot_date, count(*) FROM resources GROUP BY 1 ORDER BY 1").fetchall()
+    assert rows == [(SNAPSHOT, 10), (date(2026, 3, 15), 3)]
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == []
+
+
+def test_views_use_absolute_lake_paths(
+    lake_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(lake_root.parent)
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(Path("lake"), warehouse)
+    monkeypatch.chdir("/")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM resources").fetchone() == (10,)
+        sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'resources'").fetchone()[0]
+    assert str(lake_root.resolve()) in sql
+
+
+def test_every_view_column_is_documented() -> None:
+    for view, columns in VIEW_COLUMNS.items():
+        assert all(text.strip() for text in columns.values()), view
