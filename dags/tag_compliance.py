@@ -16,7 +16,7 @@ WAREHOUSE = Asset(name="tag_compliance_warehouse", uri="file:///tag_compliance/w
 
 @dag(
     dag_id="tag_compliance",
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -20,7 +20,6 @@ os.environ.update(
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
         "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -100,3 +99,19 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TAG_COMPLIANCE_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("TAG_COMPLIANCE_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
     return Settings()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata database, migrated once (dag.test() needs it), with our pools."""
+    import subprocess
+    import sys
+
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "db", "migrate"], check=True, capture_output=True)
+    subprocess.run(
+        [*airflow, "pools", "import", str(REPO_ROOT / "include" / "airflow" / "pools.json")],
+        check=True,
+        capture_output=True,
+    )
+    return _AIRFLOW_HOME

@@ -1,0 +1,150 @@
+"""``make demo``: seed the local AWS sandbox, run the real DAG against it, show the results.
+
+Nothing here talks to real AWS: the sandbox's moto server on 127.0.0.1 is the only
+endpoint, with moto's fake credentials. The DAG runs through ``airflow dags test`` in a
+child process whose log goes to ``data/demo-airflow.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tag_compliance.config import POOLS_FILE, REPO_ROOT, get_settings
+from tag_compliance.sandbox import Sandbox
+
+DATA_DIR = REPO_ROOT / "data"
+DEMO_SEED = 42
+
+
+def _airflow(*args: str, env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+    output = log.open("ab") if log else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "airflow", *args], env=env, stdout=output, stderr=output)
+
+
+def _run_airflow(*args: str, env: dict[str, str], log: Path) -> None:
+    process = _airflow(*args, env=env, log=log)
+    if process.wait() != 0:
+        raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {process.returncode}); see {log}")
+
+
+def _table(title: str, con: duckdb.DuckDBPyConnection, sql: str) -> Table:
+    relation = con.sql(sql)
+    table = Table(title=title, title_justify="left")
+    for column in relation.columns:
+        table.add_column(column, justify="right" if column != relation.columns[0] else "left")
+    for row in relation.fetchall():
+        table.add_row(*("" if value is None else str(value) for value in row))
+    return table
+
+
+def run_demo(console: Console) -> Path:
+    """Run the whole demo and return the warehouse path."""
+    DATA_DIR.mkdir(exist_ok=True)
+    log = DATA_DIR / "demo-airflow.log"
+    log.unlink(missing_ok=True)
+    settings = get_settings()
+    sandbox = Sandbox(seed=DEMO_SEED, data_dir=DATA_DIR / "sandbox")
+    with (
+        Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        ) as progress,
+        contextlib.ExitStack() as cleanup,
+    ):
+        cleanup.callback(sandbox.stop)  # the moto server stops however the demo ends
+        step = progress.add_task("Starting the AWS sandbox (moto on 127.0.0.1) and seeding the estate")
+        sandbox.start()
+        progress.update(step, description=f"Sandbox seeded at {sandbox.endpoint_url}", completed=1, total=1)
+
+        env = {**os.environ, **sandbox.env()}
+        step = progress.add_task("Preparing Airflow: metadata database and pools")
+        _run_airflow("db", "migrate", env=env, log=log)
+        _run_airflow("pools", "import", str(POOLS_FILE), env=env, log=log)
+        progress.update(step, completed=1, total=1)
+
+        run_at = datetime.now(UTC).replace(microsecond=0)
+        step = progress.add_task(f"Running DAG tag_compliance for {run_at:%Y-%m-%d} (airflow dags test)")
+        process = _airflow("dags", "test", "tag_compliance", run_at.isoformat(), env=env, log=log)
+        resources_dir = settings.lake / "resources"
+        while process.poll() is None:
+            written = sum(1 for _ in resources_dir.rglob("*.parquet")) if resources_dir.exists() else 0
+            progress.update(step, description=f"Running DAG tag_compliance: {written} partitions collected")
+            time.sleep(0.5)
+        if process.returncode != 0:
+            raise SystemExit(f"the DAG run failed (exit {process.returncode}); see {log}")
+        progress.update(step, description="DAG tag_compliance succeeded", completed=1, total=1)
+    return settings.warehouse
+
+
+def print_summary(console: Console, warehouse: Path) -> None:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    latest = "(select max(snapshot_date) from compliance_summary)"
+    overall = con.sql(
+        f"""select snapshot_date, resources_total, resources_in_scope, resources_compliant,
+                   round(compliance_pct, 1), policy_version
+            from compliance_summary where dimension = 'overall' and snapshot_date = {latest}"""
+    ).fetchone()
+    snapshot, total, in_scope, compliant, pct, version = overall
+    console.rule(f"Tag compliance on {snapshot} (policy {version})")
+    console.print(
+        f"[bold]{pct}%[/bold] of in-scope resources comply: {compliant} of {in_scope} ({total} inventoried)\n"
+    )
+    by_dimension = """
+        select dimension_value as {label}, resources_in_scope as in_scope, resources_compliant as compliant,
+               round(compliance_pct, 1) as compliance_pct, violations
+        from compliance_summary where dimension = '{dimension}' and snapshot_date = {latest}
+        order by compliance_pct, {label}"""
+    console.print(
+        _table("By account", con, by_dimension.format(label="account", dimension="account", latest=latest))
+    )
+    console.print(
+        _table(
+            "By resource type",
+            con,
+            by_dimension.format(label="resource_type", dimension="resource_type", latest=latest),
+        )
+    )
+    console.print(
+        _table(
+            "Violations by type",
+            con,
+            f"""select violation_type, severity, count(*) as violations, count(distinct arn) as resources
+                from violations where snapshot_date = {latest} group by all order by violations desc""",
+        )
+    )
+    console.print(
+        _table(
+            "AWS requests made (api_calls)",
+            con,
+            f"""select service, operation, sum(calls) as calls, sum(pages) as requests, sum(items) as items,
+                       sum(retries) as retries, sum(throttles) as throttles
+                from api_calls where snapshot_date = {latest} group by all order by service, operation""",
+        )
+    )
+    console.print(f"Warehouse: [bold]{warehouse}[/bold]")
+    console.print(f"Lake:      {get_settings().lake}")
+    console.print("Ask it anything, for example:")
+    console.print(
+        '  [green].venv/bin/tag-compliance query "select violation_type, count(*) from violations group by 1"'
+        "[/green]"
+    )
+
+
+def main() -> None:
+    console = Console()
+    warehouse = run_demo(console)
+    print_summary(console, warehouse)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""``python -m tag_compliance.sandbox``: start and seed the sandbox, print exports, serve until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from tag_compliance.sandbox import DEFAULT_DATA_DIR, Sandbox
+
+
+def _raise_exit(signum: int, frame: FrameType | None) -> None:
+    # turn SIGTERM into SystemExit so the context manager stops moto on the way out
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tag_compliance.sandbox", description=__doc__)
+    parser.add_argument("--seed", type=int, default=42, help="seed of the synthetic organisation")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the manifest goes")
+    parser.add_argument("--scale", type=float, default=1.0, help="size multiplier (1.0 = full estate)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    signal.signal(signal.SIGTERM, _raise_exit)
+
+    with Sandbox(seed=args.seed, data_dir=args.data_dir, scale=args.scale) as sandbox:
+        for key, value in sandbox.env().items():
+            print(f"export {key}={shlex.quote(value)}")
+        summary = json.loads(sandbox.summary_path.read_text(encoding="utf-8"))
+        print(
+            f"# {summary['resources_total']} resources, {summary['violations_total']} expected violations, "
+            f"seeded in {sandbox.seed_seconds:.1f}s; manifest: {sandbox.manifest_path}",
+            file=sys.stderr,
+        )
+        print("# serving until Ctrl-C / SIGTERM", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        try:
+            while sandbox.running:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            return 0
+        print("moto server exited unexpectedly", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
