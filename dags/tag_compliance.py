@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
+
 from tag_compliance.aws.collectors import services
 
 WAREHOUSE = Asset(name="tag_compliance_warehouse", uri="file:///tag_compliance/warehouse")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
 from tag_compliance import lake
 from tag_compliance.policy import TaggingPolicy
 

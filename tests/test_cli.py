@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tag_compliance.cli import main
 from tag_compliance.config import DEFAULT_POLICY
 from tag_compliance.scoring import score_snapshot
 from tag_compliance.warehouse import publish_warehouse
-
 from tests.sql_fixtures import ACCOUNT_1, SNAPSHOT, fixture_policy, write_snapshot
 
 

@@ -9,9 +9,9 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import CronDataIntervalTimetable
 from airflow.timetables.interval import CronDataIntervalTimetable as CoreCronDataIntervalTimetable
+
 from tag_compliance.aws.collectors import services
 from tag_compliance.config import POOLS_FILE
-
 from tests.conftest import REPO_ROOT
 
 POOLS = set(json.loads(POOLS_FILE.read_text()))

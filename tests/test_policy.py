@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tag_compliance.config import DEFAULT_POLICY
 from tag_compliance.policy import (
     POLICY_TABLE_SCHEMAS,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from tag_compliance.sandbox import Sandbox, load_manifest
 from tag_compliance.sandbox.estate import (
     ACCOUNTS,

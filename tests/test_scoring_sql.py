@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tag_compliance import lake
 from tag_compliance.config import DEFAULT_POLICY, SQL_DIR
 from tag_compliance.policy import TaggingPolicy, load_policy
@@ -22,7 +23,6 @@ from tag_compliance.scoring import (
     score_resources,
     score_snapshot,
 )
-
 from tests.sql_fixtures import (
     ACCOUNT_1,
     ACCOUNT_2,

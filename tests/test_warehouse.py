@@ -7,10 +7,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from tag_compliance import lake
 from tag_compliance.scoring import score_snapshot
 from tag_compliance.warehouse import VIEW_COLUMNS, publish_warehouse, view_columns
-
 from tests.sql_fixtures import ACCOUNT_1, RESOURCES, SNAPSHOT, fixture_policy, write_snapshot
 
 VIEWS = ["resources", "violations", "resource_compliance", "compliance_summary", "api_calls"]

@@ -1,4 +1,4 @@
-"""An HTTP endpoint on 127.0.0.1 that throttles the first N calls of one action, forwarding the rest to moto."""
+"""An HTTP endpoint on 127.0.0.1: throttles the first N calls of one action, forwards the rest to moto."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ def run_demo(console: Console) -> Path:
 def print_summary(console: Console, warehouse: Path) -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
     latest = "(select max(snapshot_date) from compliance_summary)"
-    overall = con.sql(
+    overall = con.execute(
         f"""select snapshot_date, resources_total, resources_in_scope, resources_compliant,
                    round(compliance_pct, 1), policy_version
             from compliance_summary where dimension = 'overall' and snapshot_date = {latest}"""

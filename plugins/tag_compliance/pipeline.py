@@ -25,18 +25,20 @@ def snapshot_date_for(context: Mapping[str, Any]) -> date:
     return start.astimezone(UTC).date()
 
 
-def plan(context: Mapping[str, Any], settings: Settings | None = None) -> dict[str, Any]:
-    """Validate the policy before any AWS call is spent, then list the collection targets."""
+def plan(context: Mapping[str, Any], settings: Settings | None = None) -> str:
+    """Validate the policy before any AWS call is spent; return the snapshot date (ISO)."""
     from tag_compliance.policy import load_policy
 
     settings = settings or get_settings()
     policy = load_policy(settings.policy)
     snapshot = snapshot_date_for(context)
-    targets = plan_targets(settings)
-    log.info(
-        "snapshot %s, policy %s version %s, targets %s", snapshot, settings.policy, policy.version, targets
-    )
-    return {"snapshot_date": snapshot.isoformat(), **targets}
+    log.info("snapshot %s, policy %s version %s", snapshot, settings.policy, policy.version)
+    return snapshot.isoformat()
+
+
+def targets(service: str, settings: Settings | None = None) -> list[dict[str, str]]:
+    """The (account, region) pairs one service's mapped collection task runs over."""
+    return plan_targets(settings or get_settings())[service]
 
 
 def collect(service: str, target: Mapping[str, str], snapshot_date: str) -> dict[str, Any]:

@@ -1,5 +1,4 @@
 from tag_compliance.aws.collectors.ec2_instance import Ec2InstanceCollector
-
 from tests.collectors.helpers import run_collector
 
 NAMED = [

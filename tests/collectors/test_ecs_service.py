@@ -1,5 +1,4 @@
 from tag_compliance.aws.collectors.ecs_service import EcsServiceCollector
-
 from tests.collectors.helpers import run_collector
 
 

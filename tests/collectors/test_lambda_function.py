@@ -1,7 +1,6 @@
 import math
 
 from tag_compliance.aws.collectors.lambda_function import LambdaFunctionCollector
-
 from tests.collectors.helpers import lambda_zip, run_collector
 
 

@@ -1,5 +1,4 @@
 from tag_compliance.aws.collectors.rds_db import RdsDbCollector
-
 from tests.collectors.helpers import run_collector
 
 

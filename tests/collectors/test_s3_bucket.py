@@ -1,7 +1,6 @@
 import math
 
 from tag_compliance.aws.collectors.s3_bucket import S3BucketCollector
-
 from tests.collectors.helpers import run_collector
 
 
