@@ -39,11 +39,13 @@ def _run_airflow(*args: str, env: dict[str, str], log: Path) -> None:
 
 
 def _table(title: str, con: duckdb.DuckDBPyConnection, sql: str) -> Table:
-    relation = con.sql(sql)
+    result = con.execute(sql)
+    columns = [description[0] for description in result.description]
+    rows = result.fetchall()
     table = Table(title=title, title_justify="left")
-    for column in relation.columns:
-        table.add_column(column, justify="right" if column != relation.columns[0] else "left")
-    for row in relation.fetchall():
+    for column in columns:
+        table.add_column(column, justify="right" if column != columns[0] else "left")
+    for row in rows:
         table.add_row(*("" if value is None else str(value) for value in row))
     return table
 
@@ -93,7 +95,7 @@ def print_summary(console: Console, warehouse: Path) -> None:
         f"""select snapshot_date, resources_total, resources_in_scope, resources_compliant,
                    round(compliance_pct, 1), policy_version
             from compliance_summary where dimension = 'overall' and snapshot_date = {latest}"""
-    ).fetchone()
+    ).fetchall()[0]
     snapshot, total, in_scope, compliant, pct, version = overall
     console.rule(f"Tag compliance on {snapshot} (policy {version})")
     console.print(

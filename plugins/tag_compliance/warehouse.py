@@ -86,12 +86,12 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "service": "AWS service called.",
         "resource_type": "Resource type being collected.",
         "operation": "AWS API operation, e.g. DescribeInstances.",
-        "calls": "Requests sent, retries included.",
-        "pages": "Result pages received.",
+        "calls": "Logical invocations (a whole pagination counts once).",
+        "pages": "Responses received: every page is one billed request.",
         "items": "Items returned.",
-        "retries": "Requests retried.",
-        "throttles": "Throttling errors received.",
-        "errors": "Other errors received.",
+        "retries": "Extra attempts, by botocore and by our own backoff.",
+        "throttles": "Responses carrying a throttling error code (retried or not).",
+        "errors": "Invocations that finally failed.",
     },
 }
 
