@@ -234,8 +234,22 @@ class TagComplianceAwsHook(AwsBaseHook):
             operation=client.meta.method_to_api_mapping.get(operation, operation),
         )
 
-    def _should_back_off(self, error: ClientError, attempt: int) -> bool:
-        return error_code(error) in THROTTLING_CODES and attempt + 1 < self.backoff.attempts
+    def _back_off_or_raise(
+        self, exc: Exception, key: OperationKey, attempt: int, client: BaseClient, throttles_before: int
+    ) -> None:
+        """Account for a failed request, then sleep before a retry or raise a clear error."""
+        if isinstance(exc, ClientError):
+            self.recorder.add(
+                key,
+                retries=_retry_attempts(exc.response),
+                throttles=self._throttle_count(client) - throttles_before,
+            )
+            if error_code(exc) in THROTTLING_CODES and attempt + 1 < self.backoff.attempts:
+                self.recorder.add(key, retries=1)
+                self._sleep(self.backoff.delay(attempt))
+                return
+        self.recorder.add(key, errors=1)
+        raise self._describe(exc, key, attempt + 1, client) from exc
 
     def call(
         self,
@@ -256,22 +270,10 @@ class TagComplianceAwsHook(AwsBaseHook):
             throttles_before = self._throttle_count(client)
             try:
                 response = getattr(client, operation)(**kwargs)
-            except ClientError as exc:
-                self.recorder.add(
-                    key,
-                    retries=_retry_attempts(exc.response),
-                    throttles=self._throttle_count(client) - throttles_before,
-                )
-                if self._should_back_off(exc, attempt):
-                    self.recorder.add(key, retries=1)
-                    self._sleep(self.backoff.delay(attempt))
-                    attempt += 1
-                    continue
-                self.recorder.add(key, errors=1)
-                raise self._describe(exc, key, attempt + 1, client) from exc
-            except BotoCoreError as exc:
-                self.recorder.add(key, errors=1)
-                raise self._describe(exc, key, attempt + 1, client) from exc
+            except (ClientError, BotoCoreError) as exc:
+                self._back_off_or_raise(exc, key, attempt, client, throttles_before)
+                attempt += 1
+                continue
             self.recorder.add(
                 key,
                 pages=1,
@@ -320,22 +322,10 @@ class TagComplianceAwsHook(AwsBaseHook):
                     yield page
                     resume_token = pages.resume_token
                 return
-            except ClientError as exc:
-                self.recorder.add(
-                    key,
-                    retries=_retry_attempts(exc.response),
-                    throttles=self._throttle_count(client) - throttles_before,
-                )
-                if self._should_back_off(exc, attempt):
-                    self.recorder.add(key, retries=1)
-                    self._sleep(self.backoff.delay(attempt))
-                    attempt += 1
-                    continue
-                self.recorder.add(key, errors=1)
-                raise self._describe(exc, key, attempt + 1, client) from exc
-            except BotoCoreError as exc:
-                self.recorder.add(key, errors=1)
-                raise self._describe(exc, key, attempt + 1, client) from exc
+            except (ClientError, BotoCoreError) as exc:
+                self._back_off_or_raise(exc, key, attempt, client, throttles_before)
+                attempt += 1
+                continue
 
     def _describe(self, exc: Exception, key: OperationKey, attempts: int, client: BaseClient) -> Exception:
         where = f"{key.service}:{key.operation} in account {key.account_id}, region {key.region}"
