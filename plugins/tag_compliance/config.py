@@ -54,6 +54,27 @@ class Settings(BaseSettings):
         description="Cap on every list call's page size; unset means each API's maximum.",
     )
 
+    cost_explorer: bool = Field(
+        default=True, description="Extract Cost Explorer data (set false to score tags only)."
+    )
+    cost_resource_level: bool = Field(
+        default=False,
+        description="Also call GetCostAndUsageWithResources for days within the last 14 days "
+        "(needs resource-level data enabled in the payer account's Cost Explorer settings).",
+    )
+    cost_reextract_days: int = Field(
+        default=3,
+        ge=1,
+        description="Days up to the run's date whose stored costs are re-extracted while "
+        "Cost Explorer still marks them Estimated (or they are missing).",
+    )
+    cost_request_budget: int = Field(
+        default=100,
+        ge=1,
+        description="Most Cost Explorer requests (pages) one run may make ($0.01 each); "
+        "the task fails before exceeding it.",
+    )
+
     _split_accounts = field_validator("accounts", "regions", mode="before")(_split_csv)
 
     @field_validator("accounts")

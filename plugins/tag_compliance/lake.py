@@ -21,6 +21,9 @@ import pyarrow.parquet as pq
 
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 TAGS = pa.map_(pa.string(), pa.string())
+# Money is exact decimal, never float: Cost Explorer sends amounts as decimal strings with up to
+# 10 fractional digits, and totals must reconcile to the cent.
+MONEY = pa.decimal128(38, 10)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,10 @@ RESOURCE_COMPLIANCE = Dataset(
             ("warning_violations", pa.int64()),
             ("violation_types", pa.list_(pa.string())),
             ("tags", TAGS),
+            ("cost_basis", pa.string()),
+            ("amortized_cost", MONEY),
+            ("unblended_cost", MONEY),
+            ("cost_estimated", pa.bool_()),
             ("policy_version", pa.string()),
         ]
     ),
@@ -129,6 +136,58 @@ COMPLIANCE_SUMMARY = Dataset(
             ("compliance_pct", pa.float64()),
             ("violations", pa.int64()),
             ("error_violations", pa.int64()),
+            ("cost_total", MONEY),
+            ("cost_in_scope", MONEY),
+            ("cost_compliant", MONEY),
+            ("cost_compliance_pct", pa.float64()),
+            ("policy_version", pa.string()),
+        ]
+    ),
+)
+
+# One row per Cost Explorer group x metric x day. source: "service" (LINKED_ACCOUNT x SERVICE),
+# "tag" (LINKED_ACCOUNT x TAG:key, one request per required key), "resource" (LINKED_ACCOUNT x
+# RESOURCE_ID, per service, from GetCostAndUsageWithResources).
+COSTS = Dataset(
+    "costs",
+    ("usage_date", "source"),
+    pa.schema(
+        [
+            ("extracted_at", UTC_TIMESTAMP),
+            ("account_id", pa.string()),
+            ("service", pa.string()),
+            ("group_type", pa.string()),
+            ("tag_key", pa.string()),
+            ("tag_value", pa.string()),
+            ("resource_id", pa.string()),
+            ("metric", pa.string()),
+            ("amount", MONEY),
+            ("unit", pa.string()),
+            ("estimated", pa.bool_()),
+        ]
+    ),
+)
+
+# Spend that cannot be attributed to a compliant resource. Rows with tag_key NULL partition the
+# gap (non_compliant, out_of_scope, no_resource: they sum to the total gap); rows with a tag_key
+# (tag_violation) break the spend of resources failing that key's rule down by key, so a
+# resource failing two keys appears under both.
+ATTRIBUTION_GAP = Dataset(
+    "attribution_gap",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("account_id", pa.string()),
+            ("service", pa.string()),
+            ("cost_explorer_service", pa.string()),
+            ("resource_type", pa.string()),
+            ("tag_key", pa.string()),
+            ("gap_reason", pa.string()),
+            ("severity", pa.string()),
+            ("resources", pa.int64()),
+            ("amortized_cost", MONEY),
+            ("unblended_cost", MONEY),
+            ("cost_basis", pa.string()),
             ("policy_version", pa.string()),
         ]
     ),
@@ -151,13 +210,22 @@ API_CALLS = Dataset(
             ("retries", pa.int64()),
             ("throttles", pa.int64()),
             ("errors", pa.int64()),
+            ("request_cost_usd", MONEY),
         ]
     ),
 )
 
 DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
-    for dataset in (RESOURCES, VIOLATIONS, RESOURCE_COMPLIANCE, COMPLIANCE_SUMMARY, API_CALLS)
+    for dataset in (
+        RESOURCES,
+        COSTS,
+        VIOLATIONS,
+        RESOURCE_COMPLIANCE,
+        COMPLIANCE_SUMMARY,
+        ATTRIBUTION_GAP,
+        API_CALLS,
+    )
 }
 
 # Partition key types for readers: account ids are strings (leading zeros matter).

@@ -5,10 +5,19 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pyarrow as pa
 
 from tag_compliance import lake
+
+
+# What AWS charges per request (every page is a request); APIs not listed are free.
+REQUEST_PRICES_USD: dict[str, Decimal] = {"ce": Decimal("0.01")}
+
+
+def request_cost_usd(service: str, requests: int) -> Decimal:
+    return REQUEST_PRICES_USD.get(service, Decimal(0)) * requests
 
 
 @dataclass
@@ -61,7 +70,15 @@ class ApiCallRecorder:
     def to_table(self) -> pa.Table:
         with self._lock:
             items = sorted(self._stats.items())
-        rows = [{"task": self.task, **vars(key), **vars(stats)} for key, stats in items]
+        rows = [
+            {
+                "task": self.task,
+                **vars(key),
+                **vars(stats),
+                "request_cost_usd": request_cost_usd(key.service, stats.pages),
+            }
+            for key, stats in items
+        ]
         if not rows:
             return lake.API_CALLS.empty_table()
         return pa.Table.from_pylist(rows, schema=lake.API_CALLS.schema)

@@ -47,3 +47,17 @@ def is_global_service(service: str) -> bool:
     if len(flags) != 1:
         raise RuntimeError(f"collectors of service {service!r} disagree on being global")
     return flags.pop()
+
+
+def cost_explorer_services() -> dict[str, tuple[str, str]]:
+    """Cost Explorer SERVICE value -> (service, resource_type) for every costed collector."""
+    mapping: dict[str, tuple[str, str]] = {}
+    for collector in all_collectors():
+        if collector.cost_explorer_service is None:
+            continue
+        if collector.cost_explorer_service in mapping:
+            raise RuntimeError(
+                f"two collectors claim Cost Explorer service {collector.cost_explorer_service!r}"
+            )
+        mapping[collector.cost_explorer_service] = (collector.service, collector.resource_type)
+    return mapping

@@ -132,6 +132,8 @@ class Collector(ABC):
     resource_type: ClassVar[str]  # "service:type", e.g. "ec2:instance"
     service: ClassVar[str]  # lake partition and Airflow pool family ("ec2" -> pool aws_ec2)
     is_global: ClassVar[bool] = False  # collected once per account, region "global"
+    # The SERVICE dimension value Cost Explorer bills this type under; None: not costed.
+    cost_explorer_service: ClassVar[str | None] = None
 
     @abstractmethod
     def collect(self, ctx: CollectionContext) -> Iterator[ResourceRecord]:

@@ -19,6 +19,7 @@ LIVE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
 class Ec2InstanceCollector(Collector):
     resource_type = "ec2:instance"
     service = "ec2"
+    cost_explorer_service = "Amazon Elastic Compute Cloud - Compute"
 
     def collect(self, ctx: CollectionContext) -> Iterator[ResourceRecord]:
         pages = ctx.paginate(

@@ -13,6 +13,7 @@ DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services per call
 class EcsServiceCollector(Collector):
     resource_type = "ecs:service"
     service = "ecs"
+    cost_explorer_service = "Amazon Elastic Container Service"
 
     def collect(self, ctx: CollectionContext) -> Iterator[ResourceRecord]:
         page_size = ctx.page_size_for(100)

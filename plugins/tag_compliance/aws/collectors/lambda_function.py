@@ -10,6 +10,7 @@ from tag_compliance.aws.collectors.base import CollectionContext, Collector, Res
 class LambdaFunctionCollector(Collector):
     resource_type = "lambda:function"
     service = "lambda"
+    cost_explorer_service = "AWS Lambda"
 
     def collect(self, ctx: CollectionContext) -> Iterator[ResourceRecord]:
         functions = [

@@ -10,6 +10,7 @@ from tag_compliance.aws.collectors.base import CollectionContext, Collector, Res
 class RdsDbCollector(Collector):
     resource_type = "rds:db"
     service = "rds"
+    cost_explorer_service = "Amazon Relational Database Service"
 
     def collect(self, ctx: CollectionContext) -> Iterator[ResourceRecord]:
         # MaxRecords must lie between 20 and 100.

@@ -17,6 +17,7 @@ from tag_compliance.aws.collectors.base import (
 class S3BucketCollector(Collector):
     resource_type = "s3:bucket"
     service = "s3"
+    cost_explorer_service = "Amazon Simple Storage Service"
     is_global = True
 
     def collect(self, ctx: CollectionContext) -> Iterator[ResourceRecord]:
