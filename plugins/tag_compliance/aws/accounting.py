@@ -11,7 +11,6 @@ import pyarrow as pa
 
 from tag_compliance import lake
 
-
 # What AWS charges per request (every page is a request); APIs not listed are free.
 REQUEST_PRICES_USD: dict[str, Decimal] = {"ce": Decimal("0.01")}
 
