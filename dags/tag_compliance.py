@@ -1,8 +1,9 @@
-"""Daily AWS tag compliance: inventory every account and region, score, publish.
+"""Daily AWS tag compliance: inventory every account and region, extract costs, score, publish.
 
 Wiring only: each task calls one function of ``tag_compliance.pipeline``. Every service
 gets one mapped collection task over (account, region) in its own pool, so AWS API
-families are throttled independently.
+families are throttled independently; Cost Explorer (global, paid per request) runs as
+one task in a one-slot pool, alongside the inventory.
 """
 
 from __future__ import annotations
@@ -48,11 +49,17 @@ def tag_compliance():
 
         return pipeline.collect(service, target, snapshot_date)
 
-    @task(pool="warehouse_writes")
-    def score(snapshot_date: str) -> dict:
+    @task(pool="aws_cost_explorer")
+    def extract_costs(snapshot_date: str) -> dict:
         from tag_compliance import pipeline
 
-        return pipeline.score(snapshot_date)
+        return pipeline.extract_costs(snapshot_date)
+
+    @task(pool="warehouse_writes")
+    def score(snapshot_date: str, costs: dict) -> dict:
+        from tag_compliance import pipeline
+
+        return pipeline.score(snapshot_date, costs)
 
     @task(pool="warehouse_writes", outlets=[WAREHOUSE])
     def publish_warehouse(scores: dict) -> str:
@@ -67,7 +74,7 @@ def tag_compliance():
         .expand(target=targets.override(task_id=f"targets_{service}")(service))
         for service in services()
     ]
-    scores = score(snapshot_date)
+    scores = score(snapshot_date, extract_costs(snapshot_date))
     collections >> scores
     publish_warehouse(scores)
 

@@ -45,17 +45,44 @@ def collect(service: str, target: Mapping[str, str], snapshot_date: str) -> dict
     return collect_service(service, target["account_id"], target["region"], date.fromisoformat(snapshot_date))
 
 
-def score(snapshot_date: str, settings: Settings | None = None) -> dict[str, Any]:
+def extract_costs(snapshot_date: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The run's Cost Explorer data (one task in the one-slot ``aws_cost_explorer`` pool)."""
+    from tag_compliance.costs.extract import extract_costs as extract
     from tag_compliance.policy import load_policy
-    from tag_compliance.scoring import score_snapshot
 
     settings = settings or get_settings()
-    result = score_snapshot(settings.lake, date.fromisoformat(snapshot_date), load_policy(settings.policy))
+    if not settings.cost_explorer:
+        log.info("TAG_COMPLIANCE_COST_EXPLORER is off: no cost data extracted")
+        return {"days": [], "resource_days": [], "requests": 0, "request_cost_usd": "0.00", "rows": {}}
+    policy = load_policy(settings.policy)
+    keys = [rule.key for rule in policy.required_tags]
+    return extract(date.fromisoformat(snapshot_date), keys, settings)
+
+
+def score(
+    snapshot_date: str, costs: Mapping[str, Any] | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Score the run's snapshot, and rescore earlier snapshots whose costs were just re-extracted
+    (their Estimated figures became final)."""
+    from tag_compliance.policy import load_policy
+    from tag_compliance.scoring import score_snapshot, snapshot_files
+
+    settings = settings or get_settings()
+    policy = load_policy(settings.policy)
+    rescored = sorted(
+        day
+        for day in {date.fromisoformat(d) for d in (costs or {}).get("days", [])}
+        if day.isoformat() != snapshot_date and snapshot_files(settings.lake, day)
+    )
+    for day in rescored:
+        score_snapshot(settings.lake, day, policy)
+    result = score_snapshot(settings.lake, date.fromisoformat(snapshot_date), policy)
     return {
         "snapshot_date": snapshot_date,
         "policy_version": result.policy_version,
         "resources": result.resources,
         "violations": result.violations,
+        "rescored": [day.isoformat() for day in rescored],
     }
 
 

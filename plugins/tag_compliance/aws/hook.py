@@ -260,9 +260,14 @@ class TagComplianceAwsHook(AwsBaseHook):
         region: str,
         resource_type: str = "",
         items_key: str | None = None,
+        count_items: Callable[[Mapping[str, Any]], int] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """One API request, with backoff on throttling and accounting."""
+        """One API request, with backoff on throttling and accounting.
+
+        Items are counted as ``len(response[items_key])``, or by ``count_items(response)`` when
+        the answer nests them (Cost Explorer's groups inside ``ResultsByTime``).
+        """
         key = self._operation_key(client, operation, account_id, region, resource_type)
         self.recorder.add(key, calls=1)
         attempt = 0
@@ -274,10 +279,14 @@ class TagComplianceAwsHook(AwsBaseHook):
                 self._back_off_or_raise(exc, key, attempt, client, throttles_before)
                 attempt += 1
                 continue
+            if count_items is not None:
+                items = count_items(response)
+            else:
+                items = len(response.get(items_key, ())) if items_key else 0
             self.recorder.add(
                 key,
                 pages=1,
-                items=len(response.get(items_key, ())) if items_key else 0,
+                items=items,
                 retries=_retry_attempts(response),
                 throttles=self._throttle_count(client) - throttles_before,
             )

@@ -1,0 +1,1 @@
+"""Cost Explorer extraction into the lake's ``costs`` dataset."""
