@@ -11,12 +11,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tag_compliance.sandbox import Sandbox, load_manifest
+from tag_compliance.sandbox import Sandbox, load_ledger, load_manifest
 from tag_compliance.sandbox.estate import (
     ACCOUNTS,
     EC2,
@@ -251,7 +253,8 @@ def _process_gone(pid: int) -> bool:
 
 
 def test_real_sandbox_small_scale(tmp_path: Path) -> None:
-    with Sandbox(seed=42, data_dir=tmp_path, scale=0.1) as sandbox:
+    today = date(2026, 3, 15)
+    with Sandbox(seed=42, data_dir=tmp_path, scale=0.1, today=today) as sandbox:
         pid = sandbox.pid
         assert pid is not None and sandbox.running
         env = sandbox.env()
@@ -261,6 +264,10 @@ def test_real_sandbox_small_scale(tmp_path: Path) -> None:
         connection = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
         assert connection["extra"]["endpoint_url"] == sandbox.endpoint_url
         assert connection["login"] == connection["password"] == env["AWS_ACCESS_KEY_ID"] == "testing"
+        ce_url = connection["extra"]["service_config"]["ce"]["endpoint_url"]
+        assert sandbox.cost_explorer is not None and ce_url == sandbox.cost_explorer.endpoint_url
+        assert env["TAG_COMPLIANCE_COST_RESOURCE_LEVEL"] == "true"
+        assert sandbox.today == today
 
         manifest = load_manifest(sandbox.manifest_path)
         summary = json.loads(sandbox.summary_path.read_text())
@@ -319,9 +326,37 @@ def test_real_sandbox_small_scale(tmp_path: Path) -> None:
             for r in rows
             if r["account_id"] == member and r["region"] == "eu-west-1" and r["resource_type"] == LAMBDA
         }
+        # Cost Explorer: the emulator answers from the ledger of the seeded estate
+        ledger = load_ledger(tmp_path)
+        assert sandbox.ledger_path == tmp_path / "ledger" / "costs.parquet"
+        ledger_rows = ledger.to_pylist()
+        live = {
+            r["resource_id"] for r in ledger_rows if r["inventoried"] and r["resource_type"] in (EC2, LAMBDA)
+        }
+        assert live == {r["resource_id"] for r in rows if r["resource_type"] == EC2} | {
+            r["arn"] for r in rows if r["resource_type"] == LAMBDA
+        }
+        day = today - timedelta(days=3)
+        ce = boto3.client(
+            "ce",
+            endpoint_url=ce_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        answer = ce.get_cost_and_usage(
+            TimePeriod={"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
+            Granularity="DAILY",
+            Metrics=["UnblendedCost"],
+        )
+        assert Decimal(answer["ResultsByTime"][0]["Total"]["UnblendedCost"]["Amount"]) == sum(
+            r["unblended_cost"] for r in ledger_rows if r["usage_date"] == day
+        )
         url = sandbox.endpoint_url
 
     assert not sandbox.running
+    assert sandbox.cost_explorer is not None and not sandbox.cost_explorer.running
+    assert not _port_open(ce_url)
     for _ in range(50):
         if _process_gone(pid) and not _port_open(url):
             break
@@ -361,6 +396,9 @@ def test_cli_prints_exports_and_stops_on_sigterm(tmp_path: Path) -> None:
         endpoint = json.loads(exports["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]["endpoint_url"]
         assert _port_open(endpoint)
         assert (tmp_path / "manifest" / "resources.parquet").is_file()
+        assert (tmp_path / "ledger" / "costs.parquet").is_file()
+        extra = json.loads(exports["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]
+        assert _port_open(extra["service_config"]["ce"]["endpoint_url"])
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 128 + signal.SIGTERM
         assert not _port_open(endpoint)

@@ -25,8 +25,14 @@ log = logging.getLogger(__name__)
 
 def make_hook(settings: Settings, recorder: ApiCallRecorder):  # -> TagComplianceAwsHook
     from tag_compliance.aws.hook import TagComplianceAwsHook  # heavy: boto3 and the provider
+    from tag_compliance.aws.ratelimit import RateLimit
 
-    return TagComplianceAwsHook(settings.aws_conn_id, role_name=settings.role_name, recorder=recorder)
+    return TagComplianceAwsHook(
+        settings.aws_conn_id,
+        role_name=settings.role_name,
+        recorder=recorder,
+        rate_limits={"ce": RateLimit(rate=settings.cost_requests_per_second, burst=5)},
+    )
 
 
 def plan_targets(settings: Settings | None = None) -> dict[str, list[dict[str, str]]]:

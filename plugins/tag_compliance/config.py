@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         "the task fails before exceeding it.",
     )
 
+    cost_requests_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="Client-side rate limit of Cost Explorer requests (burst of 5 on top).",
+    )
+
     _split_accounts = field_validator("accounts", "regions", mode="before")(_split_csv)
 
     @field_validator("accounts")

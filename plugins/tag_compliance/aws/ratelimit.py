@@ -86,6 +86,9 @@ class RateLimiterRegistry:
             if key not in self._buckets:
                 limits = {**DEFAULT_RATE_LIMITS, **(overrides or {})}
                 self._buckets[key] = TokenBucket(limits.get(service, FALLBACK_RATE_LIMIT))
+            elif overrides and service in overrides:
+                # a later task of the same worker process may be configured differently
+                self._buckets[key].limit = overrides[service]
             return self._buckets[key]
 
 

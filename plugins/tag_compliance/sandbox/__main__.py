@@ -1,4 +1,5 @@
-"""``python -m tag_compliance.sandbox``: start and seed the sandbox, print exports, serve until stopped."""
+"""``python -m tag_compliance.sandbox``: start and seed the sandbox (moto + Cost Explorer emulator), print
+exports, serve until stopped."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shlex
 import signal
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from types import FrameType
 
@@ -23,19 +25,30 @@ def _raise_exit(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tag_compliance.sandbox", description=__doc__)
     parser.add_argument("--seed", type=int, default=42, help="seed of the synthetic organisation")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the manifest goes")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="manifest + ledger dir")
     parser.add_argument("--scale", type=float, default=1.0, help="size multiplier (1.0 = full estate)")
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        default=None,
+        help="last day of the cost ledger, YYYY-MM-DD (default: today, UTC)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     signal.signal(signal.SIGTERM, _raise_exit)
 
-    with Sandbox(seed=args.seed, data_dir=args.data_dir, scale=args.scale) as sandbox:
+    with Sandbox(seed=args.seed, data_dir=args.data_dir, scale=args.scale, today=args.today) as sandbox:
         for key, value in sandbox.env().items():
             print(f"export {key}={shlex.quote(value)}")
         summary = json.loads(sandbox.summary_path.read_text(encoding="utf-8"))
         print(
             f"# {summary['resources_total']} resources, {summary['violations_total']} expected violations, "
             f"seeded in {sandbox.seed_seconds:.1f}s; manifest: {sandbox.manifest_path}",
+            file=sys.stderr,
+        )
+        print(
+            f"# cost ledger (to {sandbox.today.isoformat()}): {sandbox.ledger_path}; "
+            f"Cost Explorer emulator: {sandbox.cost_explorer_url}",
             file=sys.stderr,
         )
         print("# serving until Ctrl-C / SIGTERM", file=sys.stderr, flush=True)
