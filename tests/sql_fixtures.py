@@ -7,6 +7,7 @@ scoring rules name; the tests state the exact rows the SQL must produce from it.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,142 @@ def write_snapshot(
         }
         paths.append(lake.write_partition(root, lake.RESOURCES, partition, resources_table(group)))
     return paths
+
+
+# --- costs of the snapshot's day ---------------------------------------------------------------------
+# Cost Explorer SERVICE values (the ones our collectors map, and two they do not).
+CE_EC2 = "Amazon Elastic Compute Cloud - Compute"
+CE_S3 = "Amazon Simple Storage Service"
+CE_LAMBDA = "AWS Lambda"
+CE_ECS = "Amazon Elastic Container Service"
+CE_SQS = "Amazon Simple Queue Service"  # no collector
+CE_TAX = "Tax"  # no collector, never a resource
+EXTRACTED_AT = datetime(2026, 3, 15, 4, 0, tzinfo=UTC)
+
+GROUP_TYPES = {"service": "SERVICE", "tag": "TAG", "resource": "RESOURCE_ID"}
+
+
+def cost(
+    source: str,
+    account_id: str,
+    amortized: str,
+    unblended: str,
+    *,
+    service: str | None = None,
+    tag_key: str | None = None,
+    tag_value: str | None = None,
+    resource_id: str | None = None,
+    estimated: bool = True,
+) -> list[dict[str, Any]]:
+    """The two rows (AmortizedCost, UnblendedCost) Cost Explorer gives one group on one day."""
+    return [
+        {
+            "extracted_at": EXTRACTED_AT,
+            "account_id": account_id,
+            "service": service,
+            "group_type": GROUP_TYPES[source],
+            "tag_key": tag_key,
+            "tag_value": tag_value,
+            "resource_id": resource_id,
+            "metric": metric,
+            "amount": Decimal(amount),
+            "unit": "USD",
+            "estimated": estimated,
+            "source": source,
+        }
+        for metric, amount in (("AmortizedCost", amortized), ("UnblendedCost", unblended))
+    ]
+
+
+def service_cost(
+    account_id: str, service: str, amortized: str, unblended: str, **kw: Any
+) -> list[dict[str, Any]]:
+    return cost("service", account_id, amortized, unblended, service=service, **kw)
+
+
+def resource_cost(
+    account_id: str, service: str, resource_id: str, amortized: str, unblended: str, **kw: Any
+) -> list[dict[str, Any]]:
+    return cost("resource", account_id, amortized, unblended, service=service, resource_id=resource_id, **kw)
+
+
+def tag_cost(
+    account_id: str, key: str, value: str, amortized: str, unblended: str, **kw: Any
+) -> list[dict[str, Any]]:
+    return cost("tag", account_id, amortized, unblended, tag_key=key, tag_value=value, **kw)
+
+
+# A day with resource-level costs. Account 1 spends 10.75 amortized (11.0500000001 unblended),
+# account 2 9.5 (9.5): 20.25 in all.
+COSTS_WITH_RESOURCES: list[dict[str, Any]] = [
+    *service_cost(ACCOUNT_1, CE_EC2, "8.0000000001", "8.2500000001"),
+    *service_cost(ACCOUNT_1, CE_S3, "0.7500000000", "0.8000000000"),
+    *service_cost(ACCOUNT_1, CE_LAMBDA, "0.9999999999", "1.0000000000"),
+    *service_cost(ACCOUNT_1, CE_TAX, "1.0000000000", "1.0000000000"),
+    *service_cost(ACCOUNT_2, CE_LAMBDA, "3.0000000000", "3.0000000000"),
+    *service_cost(ACCOUNT_2, CE_ECS, "6.0000000000", "6.0000000000"),
+    *service_cost(ACCOUNT_2, CE_SQS, "0.4000000000", "0.4000000000"),
+    *service_cost(ACCOUNT_2, CE_EC2, "0.1000000000", "0.1000000000"),
+    # EC2 and S3 report the instance id / bucket name; i-0j-warning has no row (costs 0).
+    *resource_cost(ACCOUNT_1, CE_EC2, "i-0a-compliant", "4.0000000000", "5.0000000000"),
+    *resource_cost(ACCOUNT_1, CE_EC2, "i-0b-violations", "2.0000000001", "2.0000000001"),
+    *resource_cost(ACCOUNT_1, CE_EC2, "i-0e-precedence", "1.0000000000", "0.5000000000"),
+    *resource_cost(ACCOUNT_1, CE_EC2, "i-0deleted", "0.7500000000", "0.7500000000"),  # not in snapshot
+    *resource_cost(ACCOUNT_1, CE_S3, "bucket-format", "0.5000000000", "0.5000000000"),
+    *resource_cost(ACCOUNT_1, CE_S3, "bucket-blank", "0.2500000000", "0.3000000000"),
+    # Lambda and ECS report ARNs.
+    *resource_cost(
+        ACCOUNT_1,
+        CE_LAMBDA,
+        arn(ACCOUNT_1, "eu-west-1", "lambda:function", "fn-unicode"),
+        "0.9999999999",
+        "1.0000000000",
+        estimated=False,
+    ),
+    *resource_cost(
+        ACCOUNT_2, CE_LAMBDA, arn(ACCOUNT_2, "us-east-1", "lambda:function", "fn-missing"), "3", "3"
+    ),
+    *resource_cost(ACCOUNT_2, CE_ECS, arn(ACCOUNT_2, "us-east-1", "ecs:service", "svc-untagged"), "6", "6"),
+    # Account 1's instance id, reported in account 2: not that resource.
+    *resource_cost(ACCOUNT_2, CE_EC2, "i-0a-compliant", "0.1000000000", "0.1000000000"),
+    # Cost Explorer's own grouping by tag key ('' = without the key).
+    *tag_cost(ACCOUNT_1, "CostCenter", "", "2.1500000000", "2.2000000000"),
+    *tag_cost(ACCOUNT_1, "CostCenter", "CC-1234", "8.6000000000", "8.8500000001"),
+    *tag_cost(ACCOUNT_1, "Environment", "prod", "10.7500000000", "11.0500000001", estimated=False),
+    *tag_cost(ACCOUNT_2, "CostCenter", "", "9.5000000000", "9.5000000000"),
+]
+
+# A day without resource-level costs: service totals are split over the resources, exactly.
+COSTS_SERVICE_ONLY: list[dict[str, Any]] = [
+    *service_cost(ACCOUNT_1, CE_EC2, "1.0000000003", "2.0000000002"),  # 4 instances
+    *service_cost(ACCOUNT_1, CE_S3, "1.0000000001", "-0.0000000003", estimated=False),  # a credit
+    *service_cost(ACCOUNT_1, CE_LAMBDA, "0.5000000000", "0.5000000000", estimated=False),
+    *service_cost(ACCOUNT_1, CE_TAX, "0.2000000000", "0.2000000000", estimated=False),
+    *service_cost(ACCOUNT_2, CE_LAMBDA, "2.0000000000", "2.0000000000", estimated=False),
+    *service_cost(ACCOUNT_2, CE_ECS, "3.0000000000", "3.0000000000", estimated=False),
+    *service_cost(ACCOUNT_2, CE_SQS, "0.1000000000", "0.1000000000", estimated=False),
+]
+
+
+def costs_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Cost rows in the lake's costs layout plus the ``source`` partition key as a column."""
+    schema = pa.schema([*lake.COSTS.schema, pa.field("source", pa.string())])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def write_costs(
+    root: Path,
+    rows: list[dict[str, Any]],
+    usage_date: date = SNAPSHOT,
+    empty_sources: tuple[str, ...] = (),
+) -> list[Path]:
+    """Write cost rows into the lake, one file per source; ``empty_sources`` get a zero-row file."""
+    by_source: dict[str, list[dict[str, Any]]] = {source: [] for source in empty_sources}
+    for row in rows:
+        by_source.setdefault(row["source"], []).append(row)
+    return [
+        lake.write_partition(
+            root, lake.COSTS, {"usage_date": usage_date, "source": source}, costs_table(group)
+        )
+        for source, group in sorted(by_source.items())
+    ]

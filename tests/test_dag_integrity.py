@@ -14,12 +14,12 @@ from tag_compliance.aws.collectors import services
 from tag_compliance.config import POOLS_FILE
 from tests.conftest import REPO_ROOT
 
-POOLS = set(json.loads(POOLS_FILE.read_text()))
+POOLS: dict[str, dict] = json.loads(POOLS_FILE.read_text())
 
 
 @pytest.fixture(scope="module")
 def dagbag() -> DagBag:
-    return DagBag(dag_folder=REPO_ROOT / "dags", known_pools=POOLS | {"default_pool"})
+    return DagBag(dag_folder=REPO_ROOT / "dags", known_pools=set(POOLS) | {"default_pool"})
 
 
 def test_no_import_errors(dagbag):
@@ -42,6 +42,13 @@ def test_one_mapped_collection_task_per_service_in_its_own_pool(dagbag):
         assert task.pool == f"aws_{service}"
         assert task.is_mapped
     assert dag.get_task("score").pool == dag.get_task("publish_warehouse").pool == "warehouse_writes"
+
+
+def test_cost_explorer_runs_once_in_its_one_slot_pool_before_scoring(dagbag):
+    dag = dagbag.dags["tag_compliance"]
+    costs = dag.get_task("extract_costs")
+    assert costs.pool == "aws_cost_explorer" and POOLS["aws_cost_explorer"]["slots"] == 1
+    assert "score" in costs.downstream_task_ids
 
 
 def test_daily_utc_schedule_with_a_one_day_data_interval(dagbag):

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
-from datetime import UTC, date, datetime
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tag_compliance.aws.collectors import cost_explorer_services
 from tag_compliance.sandbox import Sandbox, load_manifest
+from tag_compliance.sandbox.ledger import load_ledger
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
-RUN_AT = datetime(2026, 11, 21, 6, tzinfo=UTC)
+TODAY = datetime.now(UTC).date()
+RUN_DAY = TODAY - timedelta(days=3)  # final figures, and within the 14 days of resource-level data
+OLD_DAY = TODAY - timedelta(days=20)  # too old for resource-level data
+CENT = Decimal("0.01")
+
+
+def run_at(day: date) -> datetime:
+    """A run whose one-day data interval is ``day``: the schedule fires after the day ends."""
+    return datetime.combine(day + timedelta(days=1), time(6), tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +75,14 @@ def row_counts(lake: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def first_run(airflow_db, pipeline_env):
-    dag_run = run_dag(RUN_AT)
+    dag_run = run_dag(run_at(RUN_DAY))
     assert dag_run.state == "success"
     return duckdb.connect(str(pipeline_env / "warehouse.duckdb"), read_only=True)
 
 
 def test_one_snapshot_for_the_run_data_interval(first_run):
     dates = first_run.sql("select distinct snapshot_date from resources").fetchall()
-    assert dates == [(date(2026, 11, 20),)]  # the one-day interval before the 02:00 UTC run
+    assert dates == [(RUN_DAY,)]  # the one-day interval before the run
 
 
 def test_inventory_per_account_region_and_type_equals_the_seeded_estate(first_run, sandbox):
@@ -158,5 +169,158 @@ def test_tag_lookups_take_one_request_per_hundred_tagged_resources(first_run):
 
 def test_rerunning_the_same_date_changes_no_row_count(first_run, pipeline_env):
     before = row_counts(pipeline_env / "lake")
-    assert run_dag(RUN_AT).state == "success"
+    assert run_dag(run_at(RUN_DAY)).state == "success"
     assert row_counts(pipeline_env / "lake") == before
+
+
+# --------------------------------------------------------------------------- costs against the ledger
+
+
+def cents(amount: Decimal | None) -> Decimal:
+    return (amount or Decimal(0)).quantize(CENT)
+
+
+def ledger_rows(sandbox: Sandbox, day: date) -> list[dict]:
+    return [row for row in load_ledger(sandbox.ledger_path).to_pylist() if row["usage_date"] == day]
+
+
+def by(rows: list[dict], *keys: str, column: str = "amortized_cost") -> dict[tuple, Decimal]:
+    sums: dict[tuple, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        sums[tuple(row[key] for key in keys)] += row[column]
+    return {key: cents(value) for key, value in sums.items()}
+
+
+def service_costs(con: duckdb.DuckDBPyConnection, day: date, metric: str) -> dict[tuple, Decimal]:
+    rows = con.execute(
+        "select account_id, service, sum(amount) from costs where usage_date = $day and source = 'service' "
+        "and metric = $metric group by all",
+        {"day": day, "metric": metric},
+    ).fetchall()
+    return {(account, service): cents(amount) for account, service, amount in rows}
+
+
+def resource_costs(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, tuple[str, Decimal, Decimal]]:
+    """arn -> (cost_basis, amortized, unblended) of every costed resource of the snapshot."""
+    rows = con.execute(
+        "select arn, resource_id, cost_basis, amortized_cost, unblended_cost from resource_compliance "
+        "where snapshot_date = $day",
+        {"day": day},
+    ).fetchall()
+    return {arn: (basis, amortized, unblended) for arn, _, basis, amortized, unblended in rows}
+
+
+def test_spend_in_total_and_per_account_and_service_equals_the_ledger(first_run, sandbox):
+    ledger = ledger_rows(sandbox, RUN_DAY)
+    for column, metric in (("amortized_cost", "AmortizedCost"), ("unblended_cost", "UnblendedCost")):
+        per_service = service_costs(first_run, RUN_DAY, metric)
+        assert per_service == by(ledger, "account_id", "service", column=column)
+        assert cents(sum(row[column] for row in ledger)) == cents(
+            first_run.execute(
+                "select sum(amount) from costs where usage_date = $day and source = 'service' "
+                "and metric = $metric",
+                {"day": RUN_DAY, "metric": metric},
+            ).fetchall()[0][0]
+        )
+    assert not first_run.execute(
+        "select bool_or(estimated) from costs where usage_date = $day", {"day": RUN_DAY}
+    ).fetchall()[0][0]
+
+
+def test_per_resource_spend_with_resource_basis_equals_the_ledger(first_run, sandbox):
+    manifest = load_manifest(sandbox.manifest_path).to_pylist()
+    arn_of = {row["resource_id"]: row["arn"] for row in manifest} | {
+        row["arn"]: row["arn"] for row in manifest
+    }
+    expected: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for row in ledger_rows(sandbox, RUN_DAY):
+        if row["inventoried"]:
+            costs = expected[arn_of[row["resource_id"]]]
+            costs[0] += row["amortized_cost"]
+            costs[1] += row["unblended_cost"]
+    actual = resource_costs(first_run, RUN_DAY)
+    assert set(actual) == {row["arn"] for row in manifest}
+    assert {basis for basis, _, _ in actual.values()} == {"resource"}
+    assert {arn: (cents(a), cents(u)) for arn, (_, a, u) in actual.items()} == {
+        arn: (cents(expected[arn][0]), cents(expected[arn][1])) for arn in actual
+    }
+
+
+def test_spend_of_no_inventoried_resource_is_the_rest_of_the_total(first_run, sandbox):
+    ledger = ledger_rows(sandbox, RUN_DAY)
+    expected = by([row for row in ledger if not row["inventoried"]], "account_id", "service")
+    actual = first_run.execute(
+        "select account_id, cost_explorer_service, sum(amortized_cost) from attribution_gap "
+        "where snapshot_date = $day and gap_reason = 'no_resource' group by all",
+        {"day": RUN_DAY},
+    ).fetchall()
+    assert {(account, service): cents(amount) for account, service, amount in actual} == expected
+    assert {service for _, service in expected} >= {"Tax", "AWS Support (Business)"}
+
+
+def test_untagged_spend_per_required_key_equals_the_ledger(first_run, sandbox):
+    ledger = ledger_rows(sandbox, RUN_DAY)
+    keys = [key for (key,) in first_run.execute("select distinct tag_key from untagged_spend").fetchall()]
+    assert sorted(keys) == ["Application", "CostCenter", "DataClassification", "Environment", "Owner"]
+    for key in keys:
+        untagged = [row for row in ledger if not dict(row["tags"]).get(key)]
+        actual = first_run.execute(
+            "select account_id, untagged_amortized_cost, untagged_unblended_cost from untagged_spend "
+            "where usage_date = $day and tag_key = $key",
+            {"day": RUN_DAY, "key": key},
+        ).fetchall()
+        assert {account: cents(amount) for account, amount, _ in actual} == {
+            account: amount for (account,), amount in by(untagged, "account_id").items()
+        }, key
+        assert {account: cents(amount) for account, _, amount in actual} == {
+            account: amount
+            for (account,), amount in by(untagged, "account_id", column="unblended_cost").items()
+        }, key
+
+
+def test_cost_weighted_compliance_is_compliant_spend_over_in_scope_spend(first_run):
+    summary, recomputed = first_run.execute(
+        """select
+               (select cost_compliance_pct from compliance_summary
+                 where snapshot_date = $day and dimension = 'overall'),
+               100 * sum(amortized_cost) filter (where compliant)
+                   / sum(amortized_cost) filter (where in_scope)
+           from resource_compliance where snapshot_date = $day""",
+        {"day": RUN_DAY},
+    ).fetchall()[0]
+    assert 0 < summary < 100
+    assert summary == pytest.approx(float(recomputed))
+
+
+def test_a_day_older_than_14_days_falls_back_to_service_averages_and_still_reconciles(
+    first_run, pipeline_env, sandbox
+):
+    assert run_dag(run_at(OLD_DAY)).state == "success"
+    con = duckdb.connect(str(pipeline_env / "warehouse.duckdb"), read_only=True)
+    assert con.execute(
+        "select count(*) from costs where usage_date = $day and source = 'resource'", {"day": OLD_DAY}
+    ).fetchall() == [(0,)]
+    bases = con.execute(
+        "select distinct cost_basis from resource_compliance where snapshot_date = $day", {"day": OLD_DAY}
+    ).fetchall()
+    assert bases == [("service_average",)]
+
+    ledger = ledger_rows(sandbox, OLD_DAY)
+    per_service = by(ledger, "account_id", "service")
+    assert service_costs(con, OLD_DAY, "AmortizedCost") == per_service
+    ce_service_of = {resource_type: ce for ce, (_, resource_type) in cost_explorer_services().items()}
+    allocated: dict[tuple, Decimal] = defaultdict(Decimal)
+    for account, resource_type, amount in con.execute(
+        "select account_id, resource_type, sum(amortized_cost) from resource_compliance "
+        "where snapshot_date = $day group by all",
+        {"day": OLD_DAY},
+    ).fetchall():
+        allocated[(account, ce_service_of[resource_type])] += amount
+    for account, service, amount in con.execute(
+        "select account_id, cost_explorer_service, sum(amortized_cost) from attribution_gap "
+        "where snapshot_date = $day and gap_reason = 'no_resource' group by all",
+        {"day": OLD_DAY},
+    ).fetchall():
+        allocated[(account, service)] += amount
+    # each service's total is split across its resources exactly: nothing lost, nothing added
+    assert {key: cents(amount) for key, amount in allocated.items()} == per_service

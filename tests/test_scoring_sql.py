@@ -192,6 +192,9 @@ def test_resource_compliance_exact(scored_lake: Path) -> None:
         assert row["name"] == source["name"]
         assert dict(row["tags"]) == source["tags"]
         assert row["policy_version"] == VERSION
+        # No costs for the day in this lake: the cost columns are NULL (test_cost_sql has costs).
+        cost_keys = ("cost_basis", "amortized_cost", "unblended_cost", "cost_estimated")
+        assert [row[key] for key in cost_keys] == [None] * 4
 
 
 def test_compliance_summary_exact(scored_lake: Path) -> None:
@@ -208,9 +211,17 @@ def test_compliance_summary_exact(scored_lake: Path) -> None:
     )
     assert [tuple(row[key] for key in keys) for row in rows] == EXPECTED_SUMMARY
     assert {row["policy_version"] for row in rows} == {VERSION}
+    cost_keys = ("cost_total", "cost_in_scope", "cost_compliant", "cost_compliance_pct")
+    assert {tuple(row[key] for key in cost_keys) for row in rows} == {(None, None, None, None)}
 
 
-@pytest.mark.parametrize("dataset", [lake.VIOLATIONS, lake.RESOURCE_COMPLIANCE, lake.COMPLIANCE_SUMMARY])
+def test_no_costs_no_attribution_gap(scored_lake: Path) -> None:
+    assert read_output(scored_lake, lake.ATTRIBUTION_GAP) == []
+
+
+@pytest.mark.parametrize(
+    "dataset", [lake.VIOLATIONS, lake.RESOURCE_COMPLIANCE, lake.COMPLIANCE_SUMMARY, lake.ATTRIBUTION_GAP]
+)
 def test_output_files_have_the_lake_schema(scored_lake: Path, dataset: lake.Dataset) -> None:
     path = dataset.partition_dir(scored_lake, {"snapshot_date": SNAPSHOT}) / "part-0.parquet"
     assert pq.read_schema(path).remove_metadata() == dataset.schema
@@ -226,6 +237,13 @@ def test_score_result_counts(tmp_path: Path) -> None:
         20,
     )
     assert result.policy_version == VERSION
+    assert (result.attribution_gap, result.has_costs, result.has_resource_costs) == (0, False, False)
+    assert sorted(result.files) == [
+        "attribution_gap",
+        "compliance_summary",
+        "resource_compliance",
+        "violations",
+    ]
     assert all(path.is_file() for path in result.files.values())
 
 

@@ -9,11 +9,35 @@ import duckdb
 import pytest
 
 from tag_compliance import lake
+from tag_compliance.config import SQL_DIR
 from tag_compliance.scoring import score_snapshot
-from tag_compliance.warehouse import VIEW_COLUMNS, publish_warehouse, view_columns
+from tag_compliance.warehouse import DERIVED_VIEWS, VIEW_COLUMNS, publish_warehouse, view_columns
 from tests.sql_fixtures import ACCOUNT_1, RESOURCES, SNAPSHOT, fixture_policy, write_snapshot
 
-VIEWS = ["resources", "violations", "resource_compliance", "compliance_summary", "api_calls"]
+DATASET_VIEWS = [
+    "resources",
+    "costs",
+    "violations",
+    "resource_compliance",
+    "compliance_summary",
+    "attribution_gap",
+    "api_calls",
+]
+VIEWS = [*DATASET_VIEWS, "untagged_spend"]
+# Column types of the derived views (the dataset views' come from lake.py).
+DERIVED_VIEW_TYPES = {
+    "untagged_spend": [
+        ("usage_date", "DATE"),
+        ("account_id", "VARCHAR"),
+        ("tag_key", "VARCHAR"),
+        ("untagged_amortized_cost", "DECIMAL(38,10)"),
+        ("untagged_unblended_cost", "DECIMAL(38,10)"),
+        ("total_amortized_cost", "DECIMAL(38,10)"),
+        ("total_unblended_cost", "DECIMAL(38,10)"),
+        ("untagged_pct", "DOUBLE"),
+        ("estimated", "BOOLEAN"),
+    ],
+}
 
 
 @pytest.fixture
@@ -37,16 +61,22 @@ def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) ->
             for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
         }
         assert views == set(VIEWS)
-        for view in VIEWS:
+        for view in DATASET_VIEWS:
             assert describe(con, view) == view_columns(lake.DATASETS[view])
+        for view in DERIVED_VIEWS:
+            assert describe(con, view) == DERIVED_VIEW_TYPES[view]
+        for view in VIEWS:
             assert [name for name, _ in describe(con, view)] == list(VIEW_COLUMNS[view])
         counts = {view: con.execute(f"SELECT count(*) FROM {view}").fetchone()[0] for view in VIEWS}
     assert counts == {
         "resources": 10,
+        "costs": 0,
         "violations": 15,
         "resource_compliance": 10,
         "compliance_summary": 20,
+        "attribution_gap": 0,  # no costs for the day
         "api_calls": 0,
+        "untagged_spend": 0,
     }
 
 
@@ -70,8 +100,12 @@ def test_empty_lake_gives_typed_zero_row_views(tmp_path: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for view in VIEWS:
             assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
+        for view in DATASET_VIEWS:
             assert describe(con, view) == view_columns(lake.DATASETS[view])
+        for view in DERIVED_VIEWS:
+            assert describe(con, view) == DERIVED_VIEW_TYPES[view]
         assert dict(describe(con, "resources"))["tags"] == "MAP(VARCHAR, VARCHAR)"
+        assert dict(describe(con, "costs"))["amount"] == "DECIMAL(38,10)"
 
 
 def test_rerun_replaces_the_file_and_picks_up_new_data(lake_root: Path, tmp_path: Path) -> None:
@@ -113,5 +147,14 @@ def test_views_use_absolute_lake_paths(
 
 
 def test_every_view_column_is_documented() -> None:
+    assert list(VIEW_COLUMNS) == [*lake.DATASETS, *DERIVED_VIEWS]
     for view, columns in VIEW_COLUMNS.items():
         assert all(text.strip() for text in columns.values()), view
+    for name, dataset in lake.DATASETS.items():
+        assert list(VIEW_COLUMNS[name]) == [column for column, _ in view_columns(dataset)], name
+
+
+def test_derived_view_sql_files_have_produces_header() -> None:
+    for view in DERIVED_VIEWS:
+        first_line = (SQL_DIR / f"{view}.sql").read_text().splitlines()[0]
+        assert first_line.startswith(f"-- Produces: {view} "), view

@@ -2,8 +2,12 @@
 -- resource_type and required tag key (the lake's `compliance_summary` columns).
 --
 -- Inputs: resource_compliance (this snapshot's, from resource_compliance.sql), tag_checks,
--- policy_rules, policy_info.
+-- policy_rules, policy_info, cost_coverage.
 -- compliance_pct = 100 * compliant / in scope, NULL when nothing is in scope.
+-- cost_total, cost_in_scope, cost_compliant: sums of amortized cost over the same resources
+-- as the counts (a resource without a cost counts 0); cost_compliance_pct = 100 *
+-- cost_compliant / cost_in_scope, NULL when cost_in_scope is 0. All four are NULL when the
+-- day has no costs.
 WITH
 resource_dimensions AS (
     -- Each resource once under every dimension it rolls up into.
@@ -32,7 +36,10 @@ resource_rollups AS (
         count(*) FILTER (WHERE in_scope) AS resources_in_scope,
         count(*) FILTER (WHERE compliant) AS resources_compliant,
         sum(error_violations + warning_violations)::BIGINT AS violations,
-        sum(error_violations)::BIGINT AS error_violations
+        sum(error_violations)::BIGINT AS error_violations,
+        coalesce(sum(amortized_cost), 0) AS cost_total,
+        coalesce(sum(amortized_cost) FILTER (WHERE in_scope), 0) AS cost_in_scope,
+        coalesce(sum(amortized_cost) FILTER (WHERE compliant), 0) AS cost_compliant
     FROM resource_dimensions
     GROUP BY dimension, dimension_value, dimension_order
 ),
@@ -48,9 +55,14 @@ tag_key_rollups AS (
         count(checks.resource_key) AS resources_in_scope,
         count(checks.resource_key) FILTER (WHERE checks.violation_type IS NULL) AS resources_compliant,
         count(checks.violation_type) AS violations,
-        count(checks.violation_type) FILTER (WHERE checks.severity = 'error') AS error_violations
+        count(checks.violation_type) FILTER (WHERE checks.severity = 'error') AS error_violations,
+        coalesce(sum(resources.amortized_cost), 0) AS cost_total,
+        coalesce(sum(resources.amortized_cost), 0) AS cost_in_scope,
+        coalesce(sum(resources.amortized_cost) FILTER (WHERE checks.violation_type IS NULL), 0)
+            AS cost_compliant
     FROM policy_rules AS rules
     LEFT JOIN tag_checks AS checks ON checks.rule_id = rules.rule_id
+    LEFT JOIN resource_compliance AS resources ON resources.resource_key = checks.resource_key
     GROUP BY rules.rule_id, rules.tag_key
 ),
 
@@ -69,7 +81,15 @@ SELECT
     100 * resources_compliant::DOUBLE / nullif(resources_in_scope, 0) AS compliance_pct,
     violations,
     error_violations,
+    CASE WHEN cost_coverage.has_costs THEN cost_total END AS cost_total,
+    CASE WHEN cost_coverage.has_costs THEN cost_in_scope END AS cost_in_scope,
+    CASE WHEN cost_coverage.has_costs THEN cost_compliant END AS cost_compliant,
+    CASE
+        WHEN cost_coverage.has_costs
+            THEN 100 * cost_compliant::DOUBLE / nullif(cost_in_scope, 0)::DOUBLE
+    END AS cost_compliance_pct,
     policy_info.policy_version
 FROM all_rollups
 CROSS JOIN policy_info
+CROSS JOIN cost_coverage
 ORDER BY dimension_order, dimension_value

@@ -1,8 +1,9 @@
 -- Produces: resource_compliance — one row per resource of the snapshot, in scope or not
--- (the lake's `resource_compliance` columns).
+-- (resource_key for the later steps, then the lake's `resource_compliance` columns).
 --
--- Inputs: snapshot, tag_checks, policy_info.
+-- Inputs: snapshot, tag_checks, resource_costs, policy_info.
 -- compliant is NULL for a resource no required rule applies to: "not measured", not "fine".
+-- The cost columns come from resource_costs (NULL when the day has no costs).
 WITH
 resources_in_scope AS (
     -- A resource is in scope when at least one required rule applies to it;
@@ -24,6 +25,7 @@ violation_counts AS (
 )
 
 SELECT
+    snapshot.resource_key,
     snapshot.account_id,
     snapshot.region,
     snapshot.service,
@@ -40,10 +42,15 @@ SELECT
     coalesce(violation_counts.warning_violations, 0) AS warning_violations,
     coalesce(violation_counts.violation_types, []::VARCHAR[]) AS violation_types,
     snapshot.tags,
+    resource_costs.cost_basis,
+    resource_costs.amortized_cost,
+    resource_costs.unblended_cost,
+    resource_costs.cost_estimated,
     policy_info.policy_version
 FROM snapshot
 LEFT JOIN resources_in_scope USING (resource_key)
 LEFT JOIN violation_counts USING (resource_key)
+LEFT JOIN resource_costs USING (resource_key)
 CROSS JOIN policy_info
 ORDER BY
     snapshot.account_id,

@@ -124,12 +124,14 @@ def print_summary(console: Console, warehouse: Path) -> None:
                 from violations where snapshot_date = {latest} group by all order by violations desc""",
         )
     )
+    print_costs(console, con, latest)
     console.print(
         _table(
             "AWS requests made (api_calls)",
             con,
             f"""select service, operation, sum(calls) as calls, sum(pages) as requests, sum(items) as items,
-                       sum(retries) as retries, sum(throttles) as throttles
+                       sum(retries) as retries, sum(throttles) as throttles,
+                       '$' || sum(request_cost_usd)::DECIMAL(18, 2) as request_cost
                 from api_calls where snapshot_date = {latest} group by all order by service, operation""",
         )
     )
@@ -140,6 +142,55 @@ def print_summary(console: Console, warehouse: Path) -> None:
         '  [green].venv/bin/tag-compliance query "select violation_type, count(*) from violations group by 1"'
         "[/green]"
     )
+
+
+def print_costs(console: Console, con: duckdb.DuckDBPyConnection, latest: str) -> None:
+    """Cost-weighted compliance, the attribution gap and what Cost Explorer cost us."""
+    spend, cost_pct, cost_compliant, gap = con.execute(
+        f"""select
+                (select sum(amount) from costs where usage_date = {latest} and source = 'service'
+                    and metric = 'AmortizedCost'),
+                round(cost_compliance_pct, 1),
+                cost_compliant,
+                (select sum(amortized_cost) from attribution_gap
+                    where snapshot_date = {latest} and tag_key is null)
+            from compliance_summary where dimension = 'overall' and snapshot_date = {latest}"""
+    ).fetchall()[0]
+    if spend is None:
+        console.print("No Cost Explorer data for this day (TAG_COMPLIANCE_COST_EXPLORER off?).\n")
+        return
+    console.print(
+        f"[bold]{cost_pct}%[/bold] of in-scope spend is on compliant resources (amortized cost). "
+        f"Of ${spend:,.2f} spent that day, ${cost_compliant:,.2f} is attributable to compliant resources: "
+        f"the attribution gap is [bold red]${gap:,.2f}[/bold red].\n"
+    )
+    console.print(
+        _table(
+            "Five largest attribution gaps",
+            con,
+            f"""select account_id, coalesce(resource_type, cost_explorer_service) as what,
+                       coalesce(tag_key, '') as tag_key, gap_reason, resources,
+                       '$' || amortized_cost::DECIMAL(18, 2) as amortized_cost
+                from attribution_gap
+                where snapshot_date = {latest} and gap_reason in ('tag_violation', 'no_resource')
+                order by attribution_gap.amortized_cost desc limit 5""",
+        )
+    )
+    console.print(
+        _table(
+            "Untagged spend by required key (Cost Explorer's own tag grouping)",
+            con,
+            f"""select tag_key, '$' || sum(untagged_amortized_cost)::DECIMAL(18, 2) as untagged,
+                       round(100 * sum(untagged_amortized_cost) / sum(total_amortized_cost), 1)
+                           as untagged_pct
+                from untagged_spend where usage_date = {latest} group by all order by tag_key""",
+        )
+    )
+    requests, request_cost = con.execute(
+        f"""select sum(pages), sum(request_cost_usd)::DECIMAL(18, 2) from api_calls
+            where snapshot_date = {latest} and service = 'ce'"""
+    ).fetchall()[0]
+    console.print(f"Cost Explorer: {requests} requests this run, which would cost ${request_cost} on AWS.\n")
 
 
 def main() -> None:

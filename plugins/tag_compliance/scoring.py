@@ -3,10 +3,13 @@
 The SQL files run in order in one in-memory DuckDB connection; each file's result becomes
 a temporary table named after the file, so later files read earlier ones by name. The
 policy is registered as Arrow tables (``TaggingPolicy.to_tables``), never spliced into SQL.
+The Cost Explorer rows of the snapshot's day are registered the same way (``snapshot_costs``,
+``cost_coverage``, ``cost_service_map``), so every resource gets its cost of that day.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -15,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from tag_compliance import lake
+from tag_compliance.aws.collectors import cost_explorer_services
 from tag_compliance.config import SQL_DIR
 from tag_compliance.policy import TaggingPolicy
 
@@ -23,20 +27,70 @@ SCORING_STEPS: tuple[str, ...] = (
     "snapshot",
     "tag_checks",
     "violations",
+    "resource_costs",
     "resource_compliance",
     "compliance_summary",
+    "attribution_gap",
 )
 
-# The steps whose results are written to the lake, and where.
+# The steps whose results are written to the lake, and where. Only the dataset's columns are
+# kept (resource_compliance also carries resource_key for the steps after it).
 OUTPUTS: dict[str, lake.Dataset] = {
     "violations": lake.VIOLATIONS,
     "resource_compliance": lake.RESOURCE_COMPLIANCE,
     "compliance_summary": lake.COMPLIANCE_SUMMARY,
+    "attribution_gap": lake.ATTRIBUTION_GAP,
 }
+
+# ``snapshot_costs`` as the SQL sees it: the lake's costs columns plus the hive key ``source``
+# ('service', 'tag' or 'resource').
+COST_ROWS_SCHEMA = pa.schema([*lake.COSTS.schema, pa.field("source", pa.string())])
+COST_SERVICE_MAP_SCHEMA = pa.schema(
+    [
+        pa.field("cost_explorer_service", pa.string()),
+        pa.field("service", pa.string()),
+        pa.field("resource_type", pa.string()),
+    ]
+)
+COST_COVERAGE_SCHEMA = pa.schema(
+    [pa.field("has_costs", pa.bool_()), pa.field("has_resource_costs", pa.bool_())]
+)
 
 
 class SnapshotNotFoundError(LookupError):
     """The lake holds no resources for the requested snapshot date."""
+
+
+@dataclass(frozen=True)
+class DayCosts:
+    """The Cost Explorer rows of one usage day, and which kinds of them were extracted.
+
+    ``has_costs``: the day's service totals were extracted (a ``source=service`` partition
+    exists, even an empty one: then the day cost nothing). Without them there is no total to
+    attribute, so every cost column is NULL. ``has_resource_costs``: resource-level rows were
+    extracted too (the partition exists; zero rows means "nothing reported per resource"), so
+    resources are costed from their own rows rather than a share of the service total.
+    """
+
+    rows: pa.Table
+    has_costs: bool
+    has_resource_costs: bool
+
+    @classmethod
+    def none(cls) -> DayCosts:
+        """No costs for the day: cost columns NULL, no attribution gap rows."""
+        return cls(COST_ROWS_SCHEMA.empty_table(), has_costs=False, has_resource_costs=False)
+
+    @classmethod
+    def of(cls, rows: pa.Table, sources: Iterable[str] | None = None) -> DayCosts:
+        """Cost rows (``COST_ROWS_SCHEMA`` columns) whose extracted sources are ``sources``
+        (default: the ``source`` values present in the rows)."""
+        rows = pa.Table.from_arrays(
+            [rows[column.name].cast(column.type) for column in COST_ROWS_SCHEMA], schema=COST_ROWS_SCHEMA
+        )
+        present = set(rows["source"].to_pylist()) if sources is None else set(sources)
+        has_costs = "service" in present
+        return cls(rows, has_costs=has_costs, has_resource_costs=has_costs and "resource" in present)
 
 
 @dataclass(frozen=True)
@@ -49,6 +103,9 @@ class ScoreResult:
     violations: int
     resource_compliance: int
     compliance_summary: int
+    attribution_gap: int = 0
+    has_costs: bool = False
+    has_resource_costs: bool = False
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -64,22 +121,62 @@ def register_policy(con: duckdb.DuckDBPyConnection, policy: TaggingPolicy) -> No
         con.register(name, table)
 
 
-def score_resources(con: duckdb.DuckDBPyConnection, policy: TaggingPolicy) -> dict[str, pa.Table]:
-    """Score the relation ``snapshot_resources`` visible to ``con``; return the three outputs.
+def cost_service_map_table() -> pa.Table:
+    """``cost_service_map``: Cost Explorer SERVICE value -> our service and resource type."""
+    mapping = sorted(cost_explorer_services().items())
+    return pa.table(
+        {
+            "cost_explorer_service": [name for name, _ in mapping],
+            "service": [service for _, (service, _) in mapping],
+            "resource_type": [resource_type for _, (_, resource_type) in mapping],
+        },
+        schema=COST_SERVICE_MAP_SCHEMA,
+    )
 
-    Separate from ``score_snapshot`` so tests and the sandbox can score resources that do
-    not come from the lake, through exactly the same SQL.
+
+def register_costs(con: duckdb.DuckDBPyConnection, costs: DayCosts) -> None:
+    """Make the day's costs visible to SQL: ``snapshot_costs``, ``cost_coverage``, ``cost_service_map``."""
+    con.register("snapshot_costs", costs.rows)
+    con.register(
+        "cost_coverage",
+        pa.table(
+            {"has_costs": [costs.has_costs], "has_resource_costs": [costs.has_resource_costs]},
+            schema=COST_COVERAGE_SCHEMA,
+        ),
+    )
+    con.register("cost_service_map", cost_service_map_table())
+
+
+def score_resources(
+    con: duckdb.DuckDBPyConnection, policy: TaggingPolicy, costs: DayCosts | None = None
+) -> dict[str, pa.Table]:
+    """Score the relation ``snapshot_resources`` visible to ``con``; return the outputs.
+
+    ``costs`` are the Cost Explorer rows of the snapshot's day; without them the resources are
+    scored as of a day with no costs (cost columns NULL, no attribution gap rows). Separate
+    from ``score_snapshot`` so tests and the sandbox can score resources that do not come
+    from the lake, through exactly the same SQL.
     """
     register_policy(con, policy)
+    register_costs(con, costs if costs is not None else DayCosts.none())
     for step in SCORING_STEPS:
         # The step name is one of our constants, never data.
         con.execute(f"CREATE OR REPLACE TEMP TABLE {step} AS\n{load_sql(step)}")
-    return {name: con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in OUTPUTS}
+    return {
+        # Column names come from our own schemas, never from data.
+        name: con.sql(
+            f"SELECT {', '.join(_identifier(column) for column in dataset.schema.names)} FROM {name}"
+        ).to_arrow_table()
+        for name, dataset in OUTPUTS.items()
+    }
 
 
-def snapshot_files(lake_root: Path, snapshot_date: date) -> list[str]:
-    """The ``resources`` files of one snapshot (hidden temporary files excluded)."""
-    directory = Path(lake_root) / lake.RESOURCES.name / f"snapshot_date={snapshot_date.isoformat()}"
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _visible_files(directory: Path) -> list[str]:
+    """The Parquet files under ``directory``, hidden temporary files (and directories) excluded."""
     if not directory.is_dir():
         return []
     return sorted(
@@ -87,6 +184,46 @@ def snapshot_files(lake_root: Path, snapshot_date: date) -> list[str]:
         for path in directory.rglob("*.parquet")
         if not any(part.startswith(".") for part in path.relative_to(directory).parts)
     )
+
+
+def snapshot_files(lake_root: Path, snapshot_date: date) -> list[str]:
+    """The ``resources`` files of one snapshot (hidden temporary files excluded)."""
+    return _visible_files(
+        Path(lake_root) / lake.RESOURCES.name / f"snapshot_date={snapshot_date.isoformat()}"
+    )
+
+
+def cost_files(lake_root: Path, usage_date: date) -> dict[str, list[str]]:
+    """The ``costs`` files of one usage day by source (hidden temporary files excluded).
+
+    A source is listed when its partition holds at least one visible file, even a zero-row
+    one: that means "extracted, nothing there".
+    """
+    directory = Path(lake_root) / lake.COSTS.name / f"usage_date={usage_date.isoformat()}"
+    if not directory.is_dir():
+        return {}
+    found = {}
+    for partition in sorted(directory.glob("source=*")):
+        files = _visible_files(partition)
+        if files:
+            found[partition.name.removeprefix("source=")] = files
+    return found
+
+
+def read_day_costs(con: duckdb.DuckDBPyConnection, lake_root: Path, usage_date: date) -> DayCosts:
+    """The costs of one usage day from the lake (all sources), or ``DayCosts.none()``."""
+    files_by_source = cost_files(lake_root, usage_date)
+    if not files_by_source:
+        return DayCosts.none()
+    files = [path for paths in files_by_source.values() for path in paths]
+    # Column names come from our own schema; DayCosts.of casts them to it.
+    columns = ", ".join(_identifier(name) for name in COST_ROWS_SCHEMA.names)
+    rows = con.sql(
+        f"SELECT {columns} FROM read_parquet($files, hive_partitioning = true, "
+        "hive_types = $hive_types, union_by_name = true)",
+        params={"files": files, "hive_types": hive_types(lake.COSTS)},
+    ).to_arrow_table()
+    return DayCosts.of(rows, sources=files_by_source)
 
 
 def hive_types(dataset: lake.Dataset) -> dict[str, str]:
@@ -102,8 +239,9 @@ def connect() -> duckdb.DuckDBPyConnection:
 
 
 def score_snapshot(lake_root: Path, snapshot_date: date, policy: TaggingPolicy) -> ScoreResult:
-    """Score one snapshot of ``resources`` and write violations, resource_compliance and
-    compliance_summary for that date (atomically; a rerun replaces the earlier results)."""
+    """Score one snapshot of ``resources`` with the costs of the same day and write violations,
+    resource_compliance, compliance_summary and attribution_gap for that date (atomically; a
+    rerun replaces the earlier results)."""
     lake_root = Path(lake_root)
     files = snapshot_files(lake_root, snapshot_date)
     if not files:
@@ -119,7 +257,8 @@ def score_snapshot(lake_root: Path, snapshot_date: date, policy: TaggingPolicy) 
             "read_parquet($files, hive_partitioning = true, hive_types = $hive_types)",
             {"files": files, "hive_types": hive_types(lake.RESOURCES)},
         )
-        outputs = score_resources(con, policy)
+        costs = read_day_costs(con, lake_root, snapshot_date)
+        outputs = score_resources(con, policy, costs)
         resource_count = con.execute("SELECT count(*) FROM snapshot").fetchone()[0]
 
     written = {
@@ -133,5 +272,8 @@ def score_snapshot(lake_root: Path, snapshot_date: date, policy: TaggingPolicy) 
         violations=outputs["violations"].num_rows,
         resource_compliance=outputs["resource_compliance"].num_rows,
         compliance_summary=outputs["compliance_summary"].num_rows,
+        attribution_gap=outputs["attribution_gap"].num_rows,
+        has_costs=costs.has_costs,
+        has_resource_costs=costs.has_resource_costs,
         files=written,
     )

@@ -5,6 +5,10 @@ The file holds no data, only views that read the lake with hive partitioning (so
 rebuilt under a temporary name and renamed over the old one, so a reader never sees a
 half-built warehouse. The views and their columns are a public contract: ``VIEW_COLUMNS``
 documents them (the README prints it) and changes need a migration note.
+
+Besides one view per lake dataset, ``DERIVED_VIEWS`` are views defined by a SELECT in
+``include/sql/<name>.sql`` over the dataset views (created after them, so they work on an
+empty lake too: the dataset views then have zero typed rows).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from tag_compliance import lake
+from tag_compliance.config import SQL_DIR
 
 # Documentation of every view's columns, in view column order (partition keys first).
 VIEW_COLUMNS: dict[str, dict[str, str]] = {
@@ -33,6 +38,24 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "created_at": "Creation time (UTC), when the service reports it.",
         "tags": "All tags, MAP(VARCHAR, VARCHAR).",
         "source": "'service_api' (list/describe calls) or 'tagging_api' (Resource Groups Tagging API).",
+    },
+    "costs": {
+        "usage_date": "Day (UTC) the spend was incurred.",
+        "source": "'service' (per account and service: the day's total spend), 'tag' (per account and "
+        "required tag key and value) or 'resource' (per account and resource, last 14 days only).",
+        "extracted_at": "When the row was fetched from Cost Explorer (UTC); estimates are re-fetched.",
+        "account_id": "Linked (member) account the spend belongs to.",
+        "service": "Cost Explorer SERVICE value, e.g. 'Amazon Elastic Compute Cloud - Compute'; "
+        "NULL for source 'tag'.",
+        "group_type": "'SERVICE', 'TAG' or 'RESOURCE_ID': what the row is grouped by besides the account.",
+        "tag_key": "The tag key grouped by (source 'tag' only).",
+        "tag_value": "The tag's value; '' for spend without the key (source 'tag' only).",
+        "resource_id": "What Cost Explorer reports as the resource: an instance id, a bucket name or an "
+        "ARN (source 'resource' only).",
+        "metric": "'AmortizedCost' or 'UnblendedCost'.",
+        "amount": "Spend, exact DECIMAL(38,10).",
+        "unit": "Currency, e.g. 'USD'.",
+        "estimated": "Cost Explorer still marks the day's figures as estimated.",
     },
     "violations": {
         "snapshot_date": "Snapshot scored.",
@@ -64,6 +87,12 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "warning_violations": "Violations of severity warning.",
         "violation_types": "Sorted distinct violation types of the resource.",
         "tags": "The resource's tags as scored.",
+        "cost_basis": "'resource' (its own Cost Explorer rows: 0 when it has none), 'service_average' "
+        "(an equal share of its account's total for its service), or NULL (no costs for the day, or no "
+        "Cost Explorer service for its type).",
+        "amortized_cost": "The resource's amortized cost on the snapshot day; NULL when cost_basis is.",
+        "unblended_cost": "The resource's unblended cost on the snapshot day; NULL when cost_basis is.",
+        "cost_estimated": "The figures used are Cost Explorer estimates (will be re-extracted).",
         "policy_version": "Version of the policy the snapshot was scored with.",
     },
     "compliance_summary": {
@@ -76,6 +105,32 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "compliance_pct": "100 * compliant / in scope; NULL when nothing is in scope.",
         "violations": "All violations in the group (for tag_key: of that rule).",
         "error_violations": "Error-severity violations in the group.",
+        "cost_total": "Amortized cost of the group's resources (a resource without a cost counts 0); "
+        "NULL when the day has no costs.",
+        "cost_in_scope": "Amortized cost of its in-scope resources (for tag_key: those the rule applies "
+        "to); NULL when the day has no costs.",
+        "cost_compliant": "Amortized cost of its compliant resources (for tag_key: no violation of that "
+        "rule); NULL when the day has no costs.",
+        "cost_compliance_pct": "100 * cost_compliant / cost_in_scope; NULL when cost_in_scope is 0 or "
+        "the day has no costs.",
+        "policy_version": "Version of the policy the snapshot was scored with.",
+    },
+    "attribution_gap": {
+        "snapshot_date": "Snapshot scored (its costs are those of the same day).",
+        "account_id": "Account of the spend.",
+        "service": "Our service name (ec2, s3, ...); NULL for a Cost Explorer service without a collector.",
+        "cost_explorer_service": "Cost Explorer SERVICE value; NULL for a type it has no service for.",
+        "resource_type": "Type of the resources; NULL for no_resource.",
+        "tag_key": "Required key (tag_violation only). Rows with tag_key NULL add up to the day's total "
+        "amortized cost minus the cost of compliant resources.",
+        "gap_reason": "'non_compliant' (in scope, not compliant), 'out_of_scope' (no rule applies), "
+        "'no_resource' (service spend not given to any resource of the snapshot: deleted resources, "
+        "services without a collector, tax, ...) or 'tag_violation' (resources failing the key's rule).",
+        "severity": "Severity of the key's rule (tag_violation only).",
+        "resources": "Resources in the row (0 for no_resource).",
+        "amortized_cost": "Their amortized cost (a resource without a cost counts 0).",
+        "unblended_cost": "Their unblended cost.",
+        "cost_basis": "cost_basis of the resources; 'service' for no_resource.",
         "policy_version": "Version of the policy the snapshot was scored with.",
     },
     "api_calls": {
@@ -92,8 +147,25 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "retries": "Extra attempts, by botocore and by our own backoff.",
         "throttles": "Responses carrying a throttling error code (retried or not).",
         "errors": "Invocations that finally failed.",
+        "request_cost_usd": "What the requests cost in USD: pages x the API's request price (Cost Explorer "
+        "$0.01 per request); 0 for APIs without one.",
+    },
+    "untagged_spend": {
+        "usage_date": "Day (UTC) the spend was incurred.",
+        "account_id": "Linked account.",
+        "tag_key": "Required tag key Cost Explorer grouped the spend by.",
+        "untagged_amortized_cost": "Amortized spend Cost Explorer reports without the key.",
+        "untagged_unblended_cost": "Unblended spend Cost Explorer reports without the key.",
+        "total_amortized_cost": "The account's amortized spend over all values of the key (its total as "
+        "that request saw it).",
+        "total_unblended_cost": "The account's unblended spend over all values of the key.",
+        "untagged_pct": "100 * untagged / total amortized spend; NULL when the total is 0.",
+        "estimated": "Some of the figures are Cost Explorer estimates.",
     },
 }
+
+# Views defined by include/sql/<name>.sql over the dataset views, created in this order after them.
+DERIVED_VIEWS: tuple[str, ...] = ("untagged_spend",)
 
 
 def view_columns(dataset: lake.Dataset) -> list[tuple[str, str]]:
@@ -145,6 +217,12 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
     return f"CREATE VIEW {_identifier(dataset.name)} AS\nSELECT\n    {select_list}\nFROM {source}"
 
 
+def derived_view_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
+    """``CREATE VIEW`` text for a derived view: the SELECT of ``include/sql/<name>.sql``."""
+    select = (Path(sql_dir) / f"{name}.sql").read_text(encoding="utf-8").strip().rstrip(";")
+    return f"CREATE VIEW {_identifier(name)} AS\n{select}"
+
+
 def publish_warehouse(lake_root: Path, warehouse_path: Path) -> list[str]:
     """Build the warehouse file of views over the lake and atomically replace the old one.
 
@@ -162,6 +240,9 @@ def publish_warehouse(lake_root: Path, warehouse_path: Path) -> list[str]:
             for dataset in lake.DATASETS.values():
                 con.execute(view_sql(lake_root, dataset))
                 views.append(dataset.name)
+            for name in DERIVED_VIEWS:
+                con.execute(derived_view_sql(name))
+                views.append(name)
             con.execute("CHECKPOINT")
         # A WAL left by a crashed writer of the old file would be replayed onto the new one.
         warehouse_path.with_name(warehouse_path.name + ".wal").unlink(missing_ok=True)
