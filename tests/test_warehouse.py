@@ -11,7 +11,14 @@ import pytest
 from tag_compliance import lake
 from tag_compliance.config import SQL_DIR
 from tag_compliance.scoring import score_snapshot
-from tag_compliance.warehouse import DERIVED_VIEWS, VIEW_COLUMNS, publish_warehouse, view_columns
+from tag_compliance.warehouse import (
+    DERIVED_VIEWS,
+    VIEW_COLUMNS,
+    publish_warehouse,
+    view_columns,
+    views_markdown,
+)
+from tests.conftest import REPO_ROOT
 from tests.sql_fixtures import ACCOUNT_1, RESOURCES, SNAPSHOT, fixture_policy, write_snapshot
 
 DATASET_VIEWS = [
@@ -158,3 +165,9 @@ def test_derived_view_sql_files_have_produces_header() -> None:
     for view in DERIVED_VIEWS:
         first_line = (SQL_DIR / f"{view}.sql").read_text().splitlines()[0]
         assert first_line.startswith(f"-- Produces: {view} "), view
+
+
+def test_the_readme_documents_every_view_and_column():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    documented = readme.split("<!-- views:start -->\n", 1)[1].split("<!-- views:end -->", 1)[0]
+    assert documented == views_markdown()

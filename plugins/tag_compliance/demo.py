@@ -168,8 +168,8 @@ def print_costs(console: Console, con: duckdb.DuckDBPyConnection, latest: str) -
         _table(
             "Five largest attribution gaps",
             con,
-            f"""select account_id, coalesce(resource_type, cost_explorer_service) as what,
-                       coalesce(tag_key, '') as tag_key, gap_reason, resources,
+            f"""select account_id as account, coalesce(resource_type, cost_explorer_service) as spend_on,
+                       coalesce('bad ' || tag_key, 'no resource') as why,
                        '$' || amortized_cost::DECIMAL(18, 2) as amortized_cost
                 from attribution_gap
                 where snapshot_date = {latest} and gap_reason in ('tag_violation', 'no_resource')

@@ -164,6 +164,17 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 
+
+def views_markdown() -> str:
+    """The README's table of every view and column (a test keeps the README equal to it)."""
+    lines = []
+    for view, columns in VIEW_COLUMNS.items():
+        lines += [f"### `{view}`", "", "| column | meaning |", "|---|---|"]
+        lines += [f"| `{name}` | {text.replace('|', '/')} |" for name, text in columns.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
 # Views defined by include/sql/<name>.sql over the dataset views, created in this order after them.
 DERIVED_VIEWS: tuple[str, ...] = ("untagged_spend",)
 
