@@ -47,6 +47,7 @@ def collect(service: str, target: Mapping[str, str], snapshot_date: str) -> dict
 
 def extract_costs(snapshot_date: str, settings: Settings | None = None) -> dict[str, Any]:
     """The run's Cost Explorer data (one task in the one-slot ``aws_cost_explorer`` pool)."""
+    from tag_compliance.costs.extract import CostExplorerBudgetError
     from tag_compliance.costs.extract import extract_costs as extract
     from tag_compliance.policy import load_policy
 
@@ -56,7 +57,13 @@ def extract_costs(snapshot_date: str, settings: Settings | None = None) -> dict[
         return {"days": [], "resource_days": [], "requests": 0, "request_cost_usd": "0.00", "rows": {}}
     policy = load_policy(settings.policy)
     keys = [rule.key for rule in policy.required_tags]
-    return extract(date.fromisoformat(snapshot_date), keys, settings)
+    try:
+        return extract(date.fromisoformat(snapshot_date), keys, settings)
+    except CostExplorerBudgetError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # A retry would spend the same budget again: fail for good, with the reason.
+        raise AirflowFailException(str(exc)) from exc
 
 
 def score(

@@ -156,6 +156,7 @@ def test_multi_page_answers_are_stored_exactly_and_every_request_is_counted(cost
     pages = sum(row["pages"] for row in calls)
     assert pages == len(emulator.requests) == result["requests"]
     queries = 1 + len(KEYS) + 5  # service totals, one per tag key, per-resource for 5 services
+    assert sum(row["calls"] for row in calls) == queries  # a whole pagination is one call
     assert pages > queries  # page_size 4: the larger answers took several pages
     assert sum(row["request_cost_usd"] for row in calls) == Decimal("0.01") * pages
     assert (
@@ -233,6 +234,17 @@ def test_estimated_figures_are_replaced_by_final_ones_on_a_later_run(cost_settin
     assert result["days"] == [(day + timedelta(days=2)).isoformat()]
     periods = {(r.body["TimePeriod"]["Start"], r.body["TimePeriod"]["End"]) for r in emulator.requests}
     assert periods == {((day + timedelta(days=2)).isoformat(), (day + timedelta(days=3)).isoformat())}
+
+
+def test_the_dag_task_fails_for_good_on_the_budget_since_a_retry_would_spend_it_again(
+    cost_settings, emulator
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from tag_compliance import pipeline
+
+    with pytest.raises(AirflowFailException, match="TAG_COMPLIANCE_COST_REQUEST_BUDGET is 2"):
+        pipeline.extract_costs(TODAY.isoformat(), cost_settings.model_copy(update={"cost_request_budget": 2}))
 
 
 def test_a_plan_beyond_the_budget_fails_before_any_request(cost_settings, emulator):

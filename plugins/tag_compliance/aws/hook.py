@@ -261,15 +261,18 @@ class TagComplianceAwsHook(AwsBaseHook):
         resource_type: str = "",
         items_key: str | None = None,
         count_items: Callable[[Mapping[str, Any]], int] | None = None,
+        next_page: bool = False,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """One API request, with backoff on throttling and accounting.
 
         Items are counted as ``len(response[items_key])``, or by ``count_items(response)`` when
-        the answer nests them (Cost Explorer's groups inside ``ResultsByTime``).
+        the answer nests them (Cost Explorer's groups inside ``ResultsByTime``). ``next_page``
+        marks a later page of a pagination the caller drives itself: a page, not a new call.
         """
         key = self._operation_key(client, operation, account_id, region, resource_type)
-        self.recorder.add(key, calls=1)
+        if not next_page:
+            self.recorder.add(key, calls=1)
         attempt = 0
         while True:
             throttles_before = self._throttle_count(client)

@@ -139,6 +139,7 @@ def _run_query(
             region=COST_EXPLORER_REGION,
             resource_type=query.label,
             count_items=count_groups,
+            next_page=token is not None,
             **query.request(token),
         )
         parsed = parse_page(query, page, extracted_at)
