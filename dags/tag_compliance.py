@@ -38,10 +38,10 @@ def tag_compliance():
         return pipeline.plan(get_current_context())
 
     @task
-    def targets(service: str) -> list[dict]:
+    def targets(service: str, snapshot_date: str) -> list[dict]:
         from tag_compliance import pipeline
 
-        return pipeline.targets(service)
+        return pipeline.targets(service, snapshot_date)
 
     @task
     def collect(service: str, target: dict, snapshot_date: str) -> dict:
@@ -55,7 +55,9 @@ def tag_compliance():
 
         return pipeline.extract_costs(snapshot_date)
 
-    @task(pool="warehouse_writes")
+    # none_failed: a past day's collection tasks expand to nothing (skipped), and it is scored
+    # from the stored snapshot on or before it.
+    @task(pool="warehouse_writes", trigger_rule="none_failed")
     def score(snapshot_date: str, costs: dict) -> dict:
         from tag_compliance import pipeline
 
@@ -71,7 +73,7 @@ def tag_compliance():
     collections = [
         collect.override(task_id=f"collect_{service}", pool=f"aws_{service}")
         .partial(service=service, snapshot_date=snapshot_date)
-        .expand(target=targets.override(task_id=f"targets_{service}")(service))
+        .expand(target=targets.override(task_id=f"targets_{service}")(service, snapshot_date))
         for service in services()
     ]
     scores = score(snapshot_date, extract_costs(snapshot_date))

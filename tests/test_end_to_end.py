@@ -54,13 +54,19 @@ def pipeline_env(sandbox, tmp_path_factory):
             os.environ[name] = value
 
 
-def run_dag(logical_date: datetime):
+def run_dag(logical_date: datetime, sandbox_clock: datetime | None = None):
+    """dag.test() for one logical date; ``sandbox_clock`` replays that time as 'now' (live inventory)."""
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=REPO_ROOT / "dags").dags["tag_compliance"]
     for task in dag.tasks:
         task.retries = 0  # fail fast here; production runs retry with backoff
-    return dag.test(logical_date=logical_date)
+    if sandbox_clock is not None:
+        os.environ["TAG_COMPLIANCE_SANDBOX_CLOCK"] = sandbox_clock.isoformat()
+    try:
+        return dag.test(logical_date=logical_date)
+    finally:
+        os.environ.pop("TAG_COMPLIANCE_SANDBOX_CLOCK", None)
 
 
 def row_counts(lake: Path) -> dict[str, int]:
@@ -75,7 +81,8 @@ def row_counts(lake: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def first_run(airflow_db, pipeline_env):
-    dag_run = run_dag(run_at(RUN_DAY))
+    # the daily run for RUN_DAY, as it ran the morning after: live inventory
+    dag_run = run_dag(run_at(RUN_DAY), sandbox_clock=run_at(RUN_DAY))
     assert dag_run.state == "success"
     return duckdb.connect(str(pipeline_env / "warehouse.duckdb"), read_only=True)
 
@@ -169,7 +176,7 @@ def test_tag_lookups_take_one_request_per_hundred_tagged_resources(first_run):
 
 def test_rerunning_the_same_date_changes_no_row_count(first_run, pipeline_env):
     before = row_counts(pipeline_env / "lake")
-    assert run_dag(run_at(RUN_DAY)).state == "success"
+    assert run_dag(run_at(RUN_DAY), sandbox_clock=run_at(RUN_DAY)).state == "success"
     assert row_counts(pipeline_env / "lake") == before
 
 
@@ -292,18 +299,35 @@ def test_cost_weighted_compliance_is_compliant_spend_over_in_scope_spend(first_r
     assert summary == pytest.approx(float(recomputed))
 
 
-def test_a_day_older_than_14_days_falls_back_to_service_averages_and_still_reconciles(
-    first_run, pipeline_env, sandbox
-):
+@pytest.fixture(scope="module")
+def old_day_backfill(first_run, sandbox):
+    """The daily run of the day before OLD_DAY back then (live inventory, resource-level costs,
+    the day still Estimated), then a backfill of OLD_DAY today: too old for resource-level data,
+    scored with the stored inventory of the day before."""
+    back_then = run_at(OLD_DAY - timedelta(days=1))
+    sandbox.cost_explorer.today = back_then.date()
+    try:
+        assert run_dag(back_then, sandbox_clock=back_then).state == "success"
+    finally:
+        sandbox.cost_explorer.today = sandbox.today
     assert run_dag(run_at(OLD_DAY)).state == "success"
+
+
+def test_a_day_older_than_14_days_falls_back_to_service_averages_and_still_reconciles(
+    old_day_backfill, pipeline_env, sandbox
+):
     con = duckdb.connect(str(pipeline_env / "warehouse.duckdb"), read_only=True)
     assert con.execute(
         "select count(*) from costs where usage_date = $day and source = 'resource'", {"day": OLD_DAY}
     ).fetchall() == [(0,)]
     bases = con.execute(
-        "select distinct cost_basis from resource_compliance where snapshot_date = $day", {"day": OLD_DAY}
+        "select distinct cost_basis, inventory_as_of from resource_compliance where snapshot_date = $day",
+        {"day": OLD_DAY},
     ).fetchall()
-    assert bases == [("service_average",)]
+    assert bases == [("service_average", OLD_DAY - timedelta(days=1))]
+    assert con.execute(  # a past day's inventory is never collected live
+        "select count(*) from resources where snapshot_date = $day", {"day": OLD_DAY}
+    ).fetchall() == [(0,)]
 
     ledger = ledger_rows(sandbox, OLD_DAY)
     per_service = by(ledger, "account_id", "service")
@@ -324,3 +348,19 @@ def test_a_day_older_than_14_days_falls_back_to_service_averages_and_still_recon
         allocated[(account, service)] += amount
     # each service's total is split across its resources exactly: nothing lost, nothing added
     assert {key: cents(amount) for key, amount in allocated.items()} == per_service
+
+
+def test_a_backfill_replaces_estimated_costs_of_earlier_days_and_rescores_them(
+    old_day_backfill, pipeline_env
+):
+    day_before = OLD_DAY - timedelta(days=1)
+    con = duckdb.connect(str(pipeline_env / "warehouse.duckdb"), read_only=True)
+    # stored as Estimated with resource-level data back then; now final, and too old for resources
+    assert con.execute(
+        "select source, bool_or(estimated) from costs where usage_date = $day group by all order by 1",
+        {"day": day_before},
+    ).fetchall() == [("service", False), ("tag", False)]
+    assert con.execute(
+        "select distinct cost_basis, cost_estimated from resource_compliance where snapshot_date = $day",
+        {"day": day_before},
+    ).fetchall() == [("service_average", False)]

@@ -20,6 +20,7 @@ from tag_compliance.scoring import (
     SCORING_STEPS,
     SnapshotNotFoundError,
     connect,
+    latest_snapshot_on_or_before,
     score_resources,
     score_snapshot,
 )
@@ -64,6 +65,7 @@ def violation(
         "severity": severity,
         "current_value": current_value,
         "expected": expected,
+        "inventory_as_of": SNAPSHOT,
         "policy_version": VERSION,
     }
 
@@ -191,7 +193,7 @@ def test_resource_compliance_exact(scored_lake: Path) -> None:
         assert row["arn"] == source["arn"]
         assert row["name"] == source["name"]
         assert dict(row["tags"]) == source["tags"]
-        assert row["policy_version"] == VERSION
+        assert (row["inventory_as_of"], row["policy_version"]) == (SNAPSHOT, VERSION)
         # No costs for the day in this lake: the cost columns are NULL (test_cost_sql has costs).
         cost_keys = ("cost_basis", "amortized_cost", "unblended_cost", "cost_estimated")
         assert [row[key] for key in cost_keys] == [None] * 4
@@ -210,7 +212,7 @@ def test_compliance_summary_exact(scored_lake: Path) -> None:
         "error_violations",
     )
     assert [tuple(row[key] for key in keys) for row in rows] == EXPECTED_SUMMARY
-    assert {row["policy_version"] for row in rows} == {VERSION}
+    assert {(row["inventory_as_of"], row["policy_version"]) for row in rows} == {(SNAPSHOT, VERSION)}
     cost_keys = ("cost_total", "cost_in_scope", "cost_compliant", "cost_compliance_pct")
     assert {tuple(row[key] for key in cost_keys) for row in rows} == {(None, None, None, None)}
 
@@ -275,6 +277,78 @@ def test_missing_snapshot_is_a_clear_error(tmp_path: Path) -> None:
         score_snapshot(tmp_path, date(2026, 1, 1), fixture_policy())
     assert "2026-01-01" in str(info.value)
     assert str(tmp_path.resolve()) in str(info.value)
+
+
+# --- inventory_as_of: a backfilled day scored with an earlier inventory -----------------------------
+
+
+def test_latest_snapshot_on_or_before(tmp_path: Path) -> None:
+    assert latest_snapshot_on_or_before(tmp_path, SNAPSHOT) is None  # no lake at all
+    write_snapshot(tmp_path, RESOURCES[:2], snapshot_date=date(2026, 3, 10))
+    write_snapshot(tmp_path, RESOURCES[:2], snapshot_date=date(2026, 3, 12))
+    resources = tmp_path / lake.RESOURCES.name
+    # Not snapshots: a partition holding only a crashed writer's temporary file, a hidden
+    # partition, a directory that is not a date, and an empty partition directory.
+    only_temporary = resources / "snapshot_date=2026-03-13" / "account_id=1" / "region=r" / "service=ec2"
+    only_temporary.mkdir(parents=True)
+    (only_temporary / ".part-0.abc.tmp").write_bytes(b"")
+    (only_temporary / ".part-0.parquet").write_bytes(b"")
+    hidden = resources / ".snapshot_date=2026-03-11" / "account_id=1" / "region=r" / "service=ec2"
+    hidden.mkdir(parents=True)
+    (hidden / "part-0.parquet").write_bytes(b"")
+    (resources / "snapshot_date=not-a-date").mkdir()
+    (resources / "snapshot_date=2026-03-14").mkdir()
+    assert [
+        latest_snapshot_on_or_before(tmp_path, date(2026, 3, day)) for day in (9, 10, 11, 12, 13, 14, 30)
+    ] == [None, date(2026, 3, 10), date(2026, 3, 10)] + [date(2026, 3, 12)] * 4
+
+
+def test_score_snapshot_with_an_earlier_inventory(tmp_path: Path) -> None:
+    backfilled = date(2026, 3, 16)
+    write_snapshot(tmp_path)
+    assert latest_snapshot_on_or_before(tmp_path, backfilled) == SNAPSHOT
+    result = score_snapshot(tmp_path, backfilled, fixture_policy(), inventory_as_of=SNAPSHOT)
+    assert (result.snapshot_date, result.inventory_as_of, result.resources, result.violations) == (
+        backfilled,
+        SNAPSHOT,
+        10,
+        15,
+    )
+    for dataset in (lake.VIOLATIONS, lake.RESOURCE_COMPLIANCE, lake.COMPLIANCE_SUMMARY):
+        assert {row["inventory_as_of"] for row in read_output(tmp_path, dataset, backfilled)} == {SNAPSHOT}
+    # The same rows as scoring the inventory's own day, but written under the backfilled date only.
+    assert [
+        {**row, "inventory_as_of": SNAPSHOT} for row in read_output(tmp_path, lake.VIOLATIONS, backfilled)
+    ] == EXPECTED_VIOLATIONS
+    assert not lake.VIOLATIONS.partition_dir(tmp_path, {"snapshot_date": SNAPSHOT}).exists()
+    assert score_snapshot(tmp_path, SNAPSHOT, fixture_policy()).inventory_as_of == SNAPSHOT
+
+
+def test_missing_inventory_names_both_dates(tmp_path: Path) -> None:
+    write_snapshot(tmp_path)
+    with pytest.raises(SnapshotNotFoundError) as info:
+        score_snapshot(tmp_path, SNAPSHOT, fixture_policy(), inventory_as_of=date(2026, 3, 1))
+    assert "inventory 2026-03-01" in str(info.value)
+    assert "snapshot 2026-03-14" in str(info.value)
+    assert "snapshot_date=2026-03-01" in str(info.value)
+
+
+def test_a_later_inventory_is_refused(tmp_path: Path) -> None:
+    write_snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"2026-03-13.*2026-03-14"):
+        score_snapshot(tmp_path, date(2026, 3, 13), fixture_policy(), inventory_as_of=SNAPSHOT)
+
+
+def test_score_resources_records_inventory_as_of_only_when_given() -> None:
+    policy = TaggingPolicy.model_validate({"version": "1", "required_tags": [{"key": "Owner"}]})
+    rows = [resource(ACCOUNT_1, "us-east-1", EC2, "i-1", {})]
+    outputs = score_rows(rows, policy)
+    assert {row["inventory_as_of"] for rows in outputs.values() for row in rows} == {None}
+    with connect() as con:
+        con.register("snapshot_resources", resources_table(rows))
+        tables = score_resources(con, policy, inventory_as_of=SNAPSHOT)
+    for name in ("violations", "resource_compliance", "compliance_summary"):
+        assert set(tables[name].column("inventory_as_of").to_pylist()) == {SNAPSHOT}, name
 
 
 def test_default_policy_scores_the_fixture(tmp_path: Path) -> None:

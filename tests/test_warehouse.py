@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from tag_compliance import lake
@@ -30,7 +31,7 @@ DATASET_VIEWS = [
     "attribution_gap",
     "api_calls",
 ]
-VIEWS = [*DATASET_VIEWS, "untagged_spend"]
+VIEWS = [*DATASET_VIEWS, "untagged_spend", "compliance_trend", "tag_drift", "violation_history"]
 # Column types of the derived views (the dataset views' come from lake.py).
 DERIVED_VIEW_TYPES = {
     "untagged_spend": [
@@ -43,6 +44,57 @@ DERIVED_VIEW_TYPES = {
         ("total_unblended_cost", "DECIMAL(38,10)"),
         ("untagged_pct", "DOUBLE"),
         ("estimated", "BOOLEAN"),
+    ],
+    "compliance_trend": [
+        ("snapshot_date", "DATE"),
+        ("dimension", "VARCHAR"),
+        ("dimension_value", "VARCHAR"),
+        ("resources_in_scope", "BIGINT"),
+        ("resources_compliant", "BIGINT"),
+        ("compliance_pct", "DOUBLE"),
+        ("violations", "BIGINT"),
+        ("cost_in_scope", "DECIMAL(38,10)"),
+        ("cost_compliant", "DECIMAL(38,10)"),
+        ("cost_compliance_pct", "DOUBLE"),
+        ("previous_snapshot_date", "DATE"),
+        ("previous_compliance_pct", "DOUBLE"),
+        ("compliance_pct_change", "DOUBLE"),
+        ("previous_cost_compliance_pct", "DOUBLE"),
+        ("cost_compliance_pct_change", "DOUBLE"),
+        ("violations_change", "BIGINT"),
+        ("inventory_as_of", "DATE"),
+        ("policy_version", "VARCHAR"),
+    ],
+    "tag_drift": [
+        ("snapshot_date", "DATE"),
+        ("previous_snapshot_date", "DATE"),
+        ("account_id", "VARCHAR"),
+        ("region", "VARCHAR"),
+        ("resource_type", "VARCHAR"),
+        ("resource_id", "VARCHAR"),
+        ("arn", "VARCHAR"),
+        ("change", "VARCHAR"),
+        ("tag_key", "VARCHAR"),
+        ("previous_value", "VARCHAR"),
+        ("value", "VARCHAR"),
+    ],
+    "violation_history": [
+        ("account_id", "VARCHAR"),
+        ("region", "VARCHAR"),
+        ("resource_type", "VARCHAR"),
+        ("resource_id", "VARCHAR"),
+        ("arn", "VARCHAR"),
+        ("tag_key", "VARCHAR"),
+        ("violation_type", "VARCHAR"),
+        ("severity", "VARCHAR"),
+        ("first_seen", "DATE"),
+        ("last_seen", "DATE"),
+        ("snapshots_seen", "BIGINT"),
+        ("days_open", "BIGINT"),
+        ("status", "VARCHAR"),
+        ("resolved_on", "DATE"),
+        ("resolution", "VARCHAR"),
+        ("days_to_resolve", "BIGINT"),
     ],
 }
 
@@ -84,6 +136,9 @@ def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) ->
         "attribution_gap": 0,  # no costs for the day
         "api_calls": 0,
         "untagged_spend": 0,
+        "compliance_trend": 20,  # one row per summary row, none with a previous snapshot
+        "tag_drift": 0,  # a single inventory
+        "violation_history": 15,  # every violation is a one-snapshot open episode
     }
 
 
@@ -151,6 +206,20 @@ def test_views_use_absolute_lake_paths(
         assert con.execute("SELECT count(*) FROM resources").fetchone() == (10,)
         sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'resources'").fetchone()[0]
     assert str(lake_root.resolve()) in sql
+
+
+def test_files_written_before_a_column_existed_read_it_as_null(lake_root: Path, tmp_path: Path) -> None:
+    """A column added with a migration note (inventory_as_of) reads as NULL from older files, even
+    when no file of the dataset has it yet."""
+    summary = lake.COMPLIANCE_SUMMARY.partition_dir(lake_root, {"snapshot_date": SNAPSHOT}) / "part-0.parquet"
+    pq.write_table(pq.read_table(summary).drop_columns(["inventory_as_of"]), summary)
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(lake_root, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*), count(inventory_as_of), any_value(policy_version) FROM compliance_summary"
+        ).fetchone() == (20, 0, "test-2026.1")
+        assert con.execute("SELECT DISTINCT inventory_as_of FROM violations").fetchall() == [(SNAPSHOT,)]
 
 
 def test_every_view_column_is_documented() -> None:

@@ -3,7 +3,7 @@
 -- Columns: the lake's `attribution_gap` columns.
 --
 -- Inputs: snapshot, resource_compliance, resource_costs, tag_checks, snapshot_costs,
--- cost_service_map, cost_coverage, policy_info. No rows when the day has no costs.
+-- cost_service_map, cost_coverage, policy_info, run_info. No rows when the day has no costs.
 -- gap_reason, with tag_key NULL (these rows add up to the day's total amortized cost minus
 -- the cost of compliant resources):
 --   non_compliant  in-scope resources that are not compliant, per account, service, type;
@@ -155,10 +155,12 @@ SELECT
     CAST(gap_rows.amortized_cost AS DECIMAL(38, 10)) AS amortized_cost,
     CAST(gap_rows.unblended_cost AS DECIMAL(38, 10)) AS unblended_cost,
     gap_rows.cost_basis,
+    run_info.inventory_as_of,
     policy_info.policy_version
 FROM gap_rows
 CROSS JOIN cost_coverage
 CROSS JOIN policy_info
+CROSS JOIN run_info
 WHERE cost_coverage.has_costs
 ORDER BY
     gap_rows.account_id,

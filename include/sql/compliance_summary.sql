@@ -2,7 +2,7 @@
 -- resource_type and required tag key (the lake's `compliance_summary` columns).
 --
 -- Inputs: resource_compliance (this snapshot's, from resource_compliance.sql), tag_checks,
--- policy_rules, policy_info, cost_coverage.
+-- policy_rules, policy_info, run_info, cost_coverage.
 -- compliance_pct = 100 * compliant / in scope, NULL when nothing is in scope.
 -- cost_total, cost_in_scope, cost_compliant: sums of amortized cost over the same resources
 -- as the counts (a resource without a cost counts 0); cost_compliance_pct = 100 *
@@ -88,8 +88,10 @@ SELECT
         WHEN cost_coverage.has_costs
             THEN 100 * cost_compliant::DOUBLE / nullif(cost_in_scope, 0)::DOUBLE
     END AS cost_compliance_pct,
+    run_info.inventory_as_of,
     policy_info.policy_version
 FROM all_rollups
 CROSS JOIN policy_info
+CROSS JOIN run_info
 CROSS JOIN cost_coverage
 ORDER BY dimension_order, dimension_value

@@ -1,7 +1,7 @@
 -- Produces: resource_compliance — one row per resource of the snapshot, in scope or not
 -- (resource_key for the later steps, then the lake's `resource_compliance` columns).
 --
--- Inputs: snapshot, tag_checks, resource_costs, policy_info.
+-- Inputs: snapshot, tag_checks, resource_costs, policy_info, run_info.
 -- compliant is NULL for a resource no required rule applies to: "not measured", not "fine".
 -- The cost columns come from resource_costs (NULL when the day has no costs).
 WITH
@@ -46,12 +46,14 @@ SELECT
     resource_costs.amortized_cost,
     resource_costs.unblended_cost,
     resource_costs.cost_estimated,
+    run_info.inventory_as_of,
     policy_info.policy_version
 FROM snapshot
 LEFT JOIN resources_in_scope USING (resource_key)
 LEFT JOIN violation_counts USING (resource_key)
 LEFT JOIN resource_costs USING (resource_key)
 CROSS JOIN policy_info
+CROSS JOIN run_info
 ORDER BY
     snapshot.account_id,
     snapshot.region,

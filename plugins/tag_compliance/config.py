@@ -6,6 +6,7 @@ pointing the pipeline somewhere else never means editing code.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -79,6 +80,12 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         description="Client-side rate limit of Cost Explorer requests (burst of 5 on top).",
+    )
+
+    sandbox_clock: datetime | None = Field(
+        default=None,
+        description="Demo/test only: the pipeline's 'now' (ISO datetime, UTC), honoured only when every "
+        "endpoint of the AWS connection is on 127.0.0.1; see tag_compliance.clock.",
     )
 
     _split_accounts = field_validator("accounts", "regions", mode="before")(_split_csv)

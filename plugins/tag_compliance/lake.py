@@ -76,6 +76,9 @@ RESOURCES = Dataset(
     ),
 )
 
+# The scoring outputs (violations, resource_compliance, compliance_summary, attribution_gap) carry
+# inventory_as_of: the snapshot_date of the resources scored. It is the output's own snapshot_date,
+# except for a backfilled day without an inventory of its own, scored with the nearest earlier one.
 VIOLATIONS = Dataset(
     "violations",
     ("snapshot_date",),
@@ -91,6 +94,7 @@ VIOLATIONS = Dataset(
             ("severity", pa.string()),
             ("current_value", pa.string()),
             ("expected", pa.string()),
+            ("inventory_as_of", pa.date32()),
             ("policy_version", pa.string()),
         ]
     ),
@@ -118,6 +122,7 @@ RESOURCE_COMPLIANCE = Dataset(
             ("amortized_cost", MONEY),
             ("unblended_cost", MONEY),
             ("cost_estimated", pa.bool_()),
+            ("inventory_as_of", pa.date32()),
             ("policy_version", pa.string()),
         ]
     ),
@@ -140,6 +145,7 @@ COMPLIANCE_SUMMARY = Dataset(
             ("cost_in_scope", MONEY),
             ("cost_compliant", MONEY),
             ("cost_compliance_pct", pa.float64()),
+            ("inventory_as_of", pa.date32()),
             ("policy_version", pa.string()),
         ]
     ),
@@ -188,6 +194,7 @@ ATTRIBUTION_GAP = Dataset(
             ("amortized_cost", MONEY),
             ("unblended_cost", MONEY),
             ("cost_basis", pa.string()),
+            ("inventory_as_of", pa.date32()),
             ("policy_version", pa.string()),
         ]
     ),

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from typing import Any
 
+from tag_compliance import clock, lake
 from tag_compliance.collect import collect_service, plan_targets
 from tag_compliance.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
-def snapshot_date_for(context: Mapping[str, Any]) -> date:
+def snapshot_date_for(context: Mapping[str, Any], settings: Settings | None = None) -> date:
     """The day a run covers: its one-day data interval's start (UTC).
 
     Manual and asset-triggered runs may have no logical date and so no data interval:
@@ -21,24 +22,39 @@ def snapshot_date_for(context: Mapping[str, Any]) -> date:
     """
     start = context.get("data_interval_start")
     if start is None:
-        return datetime.now(UTC).date()
+        return clock.today(settings or get_settings())
     return start.astimezone(UTC).date()
 
 
 def plan(context: Mapping[str, Any], settings: Settings | None = None) -> str:
-    """Validate the policy before any AWS call is spent; return the snapshot date (ISO)."""
+    """Validate the policy (and a sandbox clock) before any AWS call; return the snapshot date."""
     from tag_compliance.policy import load_policy
 
     settings = settings or get_settings()
     policy = load_policy(settings.policy)
-    snapshot = snapshot_date_for(context)
-    log.info("snapshot %s, policy %s version %s", snapshot, settings.policy, policy.version)
+    snapshot = snapshot_date_for(context, settings)
+    live = clock.inventory_is_live(snapshot, settings)
+    log.info(
+        "snapshot %s (%s), policy %s version %s",
+        snapshot,
+        "live inventory" if live else "a past day: scored from the stored snapshot on or before it",
+        settings.policy,
+        policy.version,
+    )
     return snapshot.isoformat()
 
 
-def targets(service: str, settings: Settings | None = None) -> list[dict[str, str]]:
-    """The (account, region) pairs one service's mapped collection task runs over."""
-    return plan_targets(settings or get_settings())[service]
+def targets(service: str, snapshot_date: str, settings: Settings | None = None) -> list[dict[str, str]]:
+    """The (account, region) pairs one service's mapped collection task runs over.
+
+    None for a past day: its inventory can only come from a stored snapshot, so the mapped
+    collection task expands to nothing and shows as skipped.
+    """
+    settings = settings or get_settings()
+    if not clock.inventory_is_live(date.fromisoformat(snapshot_date), settings):
+        log.info("%s is a past day: no live inventory of %s is collected for it", snapshot_date, service)
+        return []
+    return plan_targets(settings)[service]
 
 
 def collect(service: str, target: Mapping[str, str], snapshot_date: str) -> dict[str, Any]:
@@ -58,7 +74,7 @@ def extract_costs(snapshot_date: str, settings: Settings | None = None) -> dict[
     policy = load_policy(settings.policy)
     keys = [rule.key for rule in policy.required_tags]
     try:
-        return extract(date.fromisoformat(snapshot_date), keys, settings)
+        return extract(date.fromisoformat(snapshot_date), keys, settings, today=clock.today(settings))
     except CostExplorerBudgetError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -66,30 +82,56 @@ def extract_costs(snapshot_date: str, settings: Settings | None = None) -> dict[
         raise AirflowFailException(str(exc)) from exc
 
 
+def inventory_for(day: date, settings: Settings) -> date:
+    """The inventory snapshot a day is scored with: its own, else the nearest earlier one."""
+    from tag_compliance.scoring import latest_snapshot_on_or_before
+
+    as_of = latest_snapshot_on_or_before(settings.lake, day)
+    if as_of is None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(
+            f"nothing scored for {day.isoformat()}: the lake {settings.lake} holds no inventory snapshot on "
+            "or before that day, and the inventory of a past day can only come from a stored snapshot "
+            "(the pipeline never labels today's resources with a past date). Its costs were extracted; "
+            "days from the first daily run onwards can be scored."
+        )
+    return as_of
+
+
 def score(
     snapshot_date: str, costs: Mapping[str, Any] | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Score the run's snapshot, and rescore earlier snapshots whose costs were just re-extracted
-    (their Estimated figures became final)."""
+    """Score the run's day, and rescore earlier scored days whose costs were just re-extracted
+    (their Estimated figures became final). Always with the current policy."""
     from tag_compliance.policy import load_policy
-    from tag_compliance.scoring import score_snapshot, snapshot_files
+    from tag_compliance.scoring import score_snapshot
 
     settings = settings or get_settings()
     policy = load_policy(settings.policy)
+    day = date.fromisoformat(snapshot_date)
     rescored = sorted(
-        day
-        for day in {date.fromisoformat(d) for d in (costs or {}).get("days", [])}
-        if day.isoformat() != snapshot_date and snapshot_files(settings.lake, day)
+        earlier
+        for earlier in {date.fromisoformat(d) for d in (costs or {}).get("days", [])}
+        if earlier != day
+        and lake.has_files(settings.lake, lake.RESOURCE_COMPLIANCE, f"snapshot_date={earlier}")
     )
-    for day in rescored:
-        score_snapshot(settings.lake, day, policy)
-    result = score_snapshot(settings.lake, date.fromisoformat(snapshot_date), policy)
+    for earlier in rescored:
+        score_snapshot(settings.lake, earlier, policy, inventory_as_of=inventory_for(earlier, settings))
+    result = score_snapshot(settings.lake, day, policy, inventory_as_of=inventory_for(day, settings))
+    log.info(
+        "scored %s with the inventory of %s and policy version %s",
+        snapshot_date,
+        result.inventory_as_of,
+        result.policy_version,
+    )
     return {
         "snapshot_date": snapshot_date,
+        "inventory_as_of": result.inventory_as_of.isoformat(),
         "policy_version": result.policy_version,
         "resources": result.resources,
         "violations": result.violations,
-        "rescored": [day.isoformat() for day in rescored],
+        "rescored": [d.isoformat() for d in rescored],
     }
 
 

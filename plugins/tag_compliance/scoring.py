@@ -4,7 +4,12 @@ The SQL files run in order in one in-memory DuckDB connection; each file's resul
 a temporary table named after the file, so later files read earlier ones by name. The
 policy is registered as Arrow tables (``TaggingPolicy.to_tables``), never spliced into SQL.
 The Cost Explorer rows of the snapshot's day are registered the same way (``snapshot_costs``,
-``cost_coverage``, ``cost_service_map``), so every resource gets its cost of that day.
+``cost_coverage``, ``cost_service_map``), so every resource gets its cost of that day, and so is
+``run_info`` (one row: ``inventory_as_of``, the date of the resources scored).
+
+A backfilled day may have no inventory of its own: it is scored with the nearest earlier one
+(``latest_snapshot_on_or_before``), its own day's costs and the current policy, and its outputs
+record ``inventory_as_of`` (``score_snapshot(..., inventory_as_of=...)``).
 """
 
 from __future__ import annotations
@@ -55,10 +60,12 @@ COST_SERVICE_MAP_SCHEMA = pa.schema(
 COST_COVERAGE_SCHEMA = pa.schema(
     [pa.field("has_costs", pa.bool_()), pa.field("has_resource_costs", pa.bool_())]
 )
+# ``run_info``: one row describing the run itself (data, never spliced into SQL text).
+RUN_INFO_SCHEMA = pa.schema([pa.field("inventory_as_of", pa.date32())])
 
 
 class SnapshotNotFoundError(LookupError):
-    """The lake holds no resources for the requested snapshot date."""
+    """The lake holds no resources for the requested snapshot (inventory) date."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,11 @@ class DayCosts:
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """What one scoring run wrote: row counts per output and the files written."""
+    """What one scoring run wrote: row counts per output and the files written.
+
+    ``inventory_as_of``: the date of the resources snapshot scored (``snapshot_date`` unless an
+    earlier inventory was reused for a backfilled day).
+    """
 
     snapshot_date: date
     policy_version: str
@@ -107,6 +118,7 @@ class ScoreResult:
     has_costs: bool = False
     has_resource_costs: bool = False
     files: dict[str, Path] = field(default_factory=dict)
+    inventory_as_of: date | None = None
 
 
 def load_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
@@ -147,18 +159,29 @@ def register_costs(con: duckdb.DuckDBPyConnection, costs: DayCosts) -> None:
     con.register("cost_service_map", cost_service_map_table())
 
 
+def register_run_info(con: duckdb.DuckDBPyConnection, inventory_as_of: date | None) -> None:
+    """Make ``run_info`` visible to SQL: one row, ``inventory_as_of`` (DATE, may be NULL)."""
+    con.register("run_info", pa.table({"inventory_as_of": [inventory_as_of]}, schema=RUN_INFO_SCHEMA))
+
+
 def score_resources(
-    con: duckdb.DuckDBPyConnection, policy: TaggingPolicy, costs: DayCosts | None = None
+    con: duckdb.DuckDBPyConnection,
+    policy: TaggingPolicy,
+    costs: DayCosts | None = None,
+    inventory_as_of: date | None = None,
 ) -> dict[str, pa.Table]:
     """Score the relation ``snapshot_resources`` visible to ``con``; return the outputs.
 
     ``costs`` are the Cost Explorer rows of the snapshot's day; without them the resources are
-    scored as of a day with no costs (cost columns NULL, no attribution gap rows). Separate
-    from ``score_snapshot`` so tests and the sandbox can score resources that do not come
-    from the lake, through exactly the same SQL.
+    scored as of a day with no costs (cost columns NULL, no attribution gap rows).
+    ``inventory_as_of`` is the date the resources were inventoried, recorded in every output's
+    ``inventory_as_of`` column; NULL when not given (resources that do not come from a lake
+    snapshot have no inventory date). Separate from ``score_snapshot`` so tests and the sandbox
+    can score resources that do not come from the lake, through exactly the same SQL.
     """
     register_policy(con, policy)
     register_costs(con, costs if costs is not None else DayCosts.none())
+    register_run_info(con, inventory_as_of)
     for step in SCORING_STEPS:
         # The step name is one of our constants, never data.
         con.execute(f"CREATE OR REPLACE TEMP TABLE {step} AS\n{load_sql(step)}")
@@ -191,6 +214,31 @@ def snapshot_files(lake_root: Path, snapshot_date: date) -> list[str]:
     return _visible_files(
         Path(lake_root) / lake.RESOURCES.name / f"snapshot_date={snapshot_date.isoformat()}"
     )
+
+
+def latest_snapshot_on_or_before(lake_root: Path, day: date) -> date | None:
+    """The nearest inventory snapshot on or before ``day``: the latest ``resources``
+    ``snapshot_date=`` partition not after ``day`` that holds a visible Parquet file (even a
+    zero-row one: an inventory that found nothing). None when there is none.
+
+    Hidden partitions (a crashed writer's ``.snapshot_date=...``), partitions holding only
+    hidden temporary files, and names that are not ISO dates are ignored.
+    """
+    directory = Path(lake_root) / lake.RESOURCES.name
+    if not directory.is_dir():
+        return None
+    candidates = []
+    for partition in directory.glob("snapshot_date=*"):
+        try:
+            snapshot_date = date.fromisoformat(partition.name.removeprefix("snapshot_date="))
+        except ValueError:
+            continue
+        if snapshot_date <= day and partition.is_dir():
+            candidates.append(snapshot_date)
+    for snapshot_date in sorted(candidates, reverse=True):
+        if snapshot_files(lake_root, snapshot_date):
+            return snapshot_date
+    return None
 
 
 def cost_files(lake_root: Path, usage_date: date) -> dict[str, list[str]]:
@@ -238,17 +286,35 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def score_snapshot(lake_root: Path, snapshot_date: date, policy: TaggingPolicy) -> ScoreResult:
-    """Score one snapshot of ``resources`` with the costs of the same day and write violations,
-    resource_compliance, compliance_summary and attribution_gap for that date (atomically; a
-    rerun replaces the earlier results)."""
+def score_snapshot(
+    lake_root: Path, snapshot_date: date, policy: TaggingPolicy, inventory_as_of: date | None = None
+) -> ScoreResult:
+    """Score ``snapshot_date`` and write its violations, resource_compliance, compliance_summary
+    and attribution_gap (atomically; a rerun replaces the earlier results).
+
+    The resources scored are the inventory snapshot of ``inventory_as_of`` (default
+    ``snapshot_date``; a backfill passes ``latest_snapshot_on_or_before(lake_root, day)``); the
+    costs are those of ``snapshot_date``; the outputs go under ``snapshot_date=`` and record
+    ``inventory_as_of``. An inventory after ``snapshot_date`` is refused (ValueError): a day is
+    never scored with resources seen later.
+    """
     lake_root = Path(lake_root)
-    files = snapshot_files(lake_root, snapshot_date)
+    inventory_as_of = snapshot_date if inventory_as_of is None else inventory_as_of
+    if inventory_as_of > snapshot_date:
+        raise ValueError(
+            f"cannot score snapshot {snapshot_date.isoformat()} with the later inventory of "
+            f"{inventory_as_of.isoformat()}: inventory_as_of must be on or before the snapshot date"
+        )
+    files = snapshot_files(lake_root, inventory_as_of)
     if not files:
+        scoring = (
+            f"snapshot {snapshot_date.isoformat()}"
+            if inventory_as_of == snapshot_date
+            else f"inventory {inventory_as_of.isoformat()} (to score snapshot {snapshot_date.isoformat()})"
+        )
         raise SnapshotNotFoundError(
-            f"no resources for snapshot {snapshot_date.isoformat()} in lake "
-            f"{lake_root.resolve()} (expected files under "
-            f"{lake.RESOURCES.name}/snapshot_date={snapshot_date.isoformat()}/): "
+            f"no resources for {scoring} in lake {lake_root.resolve()} (expected files under "
+            f"{lake.RESOURCES.name}/snapshot_date={inventory_as_of.isoformat()}/): "
             "run the inventory for that date first"
         )
     with connect() as con:
@@ -258,7 +324,7 @@ def score_snapshot(lake_root: Path, snapshot_date: date, policy: TaggingPolicy) 
             {"files": files, "hive_types": hive_types(lake.RESOURCES)},
         )
         costs = read_day_costs(con, lake_root, snapshot_date)
-        outputs = score_resources(con, policy, costs)
+        outputs = score_resources(con, policy, costs, inventory_as_of=inventory_as_of)
         resource_count = con.execute("SELECT count(*) FROM snapshot").fetchone()[0]
 
     written = {
@@ -276,4 +342,5 @@ def score_snapshot(lake_root: Path, snapshot_date: date, policy: TaggingPolicy) 
         has_costs=costs.has_costs,
         has_resource_costs=costs.has_resource_costs,
         files=written,
+        inventory_as_of=inventory_as_of,
     )

@@ -70,6 +70,8 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "severity": "'error' or 'warning' (from the policy).",
         "current_value": "The offending value; the key found for wrong_key_case; NULL when missing.",
         "expected": "Short text saying what would pass.",
+        "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
+        "an inventory of its own the nearest earlier snapshot_date of resources.",
         "policy_version": "Version of the policy the snapshot was scored with.",
     },
     "resource_compliance": {
@@ -93,6 +95,8 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "amortized_cost": "The resource's amortized cost on the snapshot day; NULL when cost_basis is.",
         "unblended_cost": "The resource's unblended cost on the snapshot day; NULL when cost_basis is.",
         "cost_estimated": "The figures used are Cost Explorer estimates (will be re-extracted).",
+        "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
+        "an inventory of its own the nearest earlier snapshot_date of resources.",
         "policy_version": "Version of the policy the snapshot was scored with.",
     },
     "compliance_summary": {
@@ -113,6 +117,8 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "rule); NULL when the day has no costs.",
         "cost_compliance_pct": "100 * cost_compliant / cost_in_scope; NULL when cost_in_scope is 0 or "
         "the day has no costs.",
+        "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
+        "an inventory of its own the nearest earlier snapshot_date of resources.",
         "policy_version": "Version of the policy the snapshot was scored with.",
     },
     "attribution_gap": {
@@ -131,6 +137,8 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "amortized_cost": "Their amortized cost (a resource without a cost counts 0).",
         "unblended_cost": "Their unblended cost.",
         "cost_basis": "cost_basis of the resources; 'service' for no_resource.",
+        "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
+        "an inventory of its own the nearest earlier snapshot_date of resources.",
         "policy_version": "Version of the policy the snapshot was scored with.",
     },
     "api_calls": {
@@ -162,6 +170,65 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "untagged_pct": "100 * untagged / total amortized spend; NULL when the total is 0.",
         "estimated": "Some of the figures are Cost Explorer estimates.",
     },
+    "compliance_trend": {
+        "snapshot_date": "Snapshot scored.",
+        "dimension": "overall, account, region, service, resource_type or tag_key.",
+        "dimension_value": "'all' for overall; else the account id, region, service, type or required key.",
+        "resources_in_scope": "In-scope resources (for tag_key: resources the rule applies to).",
+        "resources_compliant": "Compliant resources (for tag_key: no violation of that rule).",
+        "compliance_pct": "100 * compliant / in scope; NULL when nothing is in scope.",
+        "violations": "All violations in the group (for tag_key: of that rule).",
+        "cost_in_scope": "Amortized cost of the in-scope resources; NULL when the day has no costs.",
+        "cost_compliant": "Amortized cost of the compliant resources; NULL when the day has no costs.",
+        "cost_compliance_pct": "100 * cost_compliant / cost_in_scope; NULL when cost_in_scope is 0 or the "
+        "day has no costs.",
+        "previous_snapshot_date": "The latest earlier snapshot_date at which the same dimension and value "
+        "has a row; NULL for its first.",
+        "previous_compliance_pct": "compliance_pct at previous_snapshot_date.",
+        "compliance_pct_change": "compliance_pct - previous_compliance_pct, in percentage points; NULL when "
+        "either is NULL.",
+        "previous_cost_compliance_pct": "cost_compliance_pct at previous_snapshot_date.",
+        "cost_compliance_pct_change": "cost_compliance_pct - previous_cost_compliance_pct, in percentage "
+        "points; NULL when either is NULL.",
+        "violations_change": "violations - the violations at previous_snapshot_date; NULL for the first row.",
+        "inventory_as_of": "Date of the inventory scored (see compliance_summary).",
+        "policy_version": "Version of the policy the snapshot was scored with.",
+    },
+    "tag_drift": {
+        "snapshot_date": "Inventory snapshot (a snapshot_date of resources) where the change was seen.",
+        "previous_snapshot_date": "The inventory snapshot before it (the first one yields no rows).",
+        "account_id": "Account of the resource.",
+        "region": "Region of the resource.",
+        "resource_type": "Type of the resource.",
+        "resource_id": "Id of the resource; (account_id, region, resource_type, resource_id) identify it.",
+        "arn": "ARN of the resource (for resource_deleted: as in the previous snapshot).",
+        "change": "'resource_created' (absent before; its tags are not listed as added), 'resource_deleted' "
+        "(absent now: one row, at the first snapshot without it), 'tag_added', 'tag_removed' or "
+        "'tag_value_changed'. Keys compare exactly: a key whose case changed is removed + added.",
+        "tag_key": "The key added, removed or changed; NULL for resource_created and resource_deleted.",
+        "previous_value": "The key's value in the previous snapshot; NULL when it had no such key.",
+        "value": "The key's value in this snapshot; NULL when it has no such key.",
+    },
+    "violation_history": {
+        "account_id": "Account of the resource.",
+        "region": "Region of the resource.",
+        "resource_type": "Type of the resource.",
+        "resource_id": "Id of the resource.",
+        "arn": "ARN of the resource at last_seen.",
+        "tag_key": "As in violations.",
+        "violation_type": "As in violations. One row per episode: a maximal run of consecutive scored "
+        "snapshots (snapshot_dates of resource_compliance) with this violation of this resource.",
+        "severity": "Severity at last_seen.",
+        "first_seen": "First snapshot_date of the episode.",
+        "last_seen": "Last snapshot_date of the episode.",
+        "snapshots_seen": "Scored snapshots in the episode.",
+        "days_open": "last_seen - first_seen + 1, in calendar days.",
+        "status": "'open' when last_seen is the latest scored snapshot, else 'resolved'.",
+        "resolved_on": "First scored snapshot after last_seen; NULL when open.",
+        "resolution": "'fixed' (the resource is still there on resolved_on) or 'resource_deleted' (it is "
+        "not); NULL when open. A resource recreated with the same id starts a new episode.",
+        "days_to_resolve": "resolved_on - first_seen, in days; NULL when open.",
+    },
 }
 
 
@@ -176,7 +243,7 @@ def views_markdown() -> str:
 
 
 # Views defined by include/sql/<name>.sql over the dataset views, created in this order after them.
-DERIVED_VIEWS: tuple[str, ...] = ("untagged_spend",)
+DERIVED_VIEWS: tuple[str, ...] = ("untagged_spend", "compliance_trend", "tag_drift", "violation_history")
 
 
 def view_columns(dataset: lake.Dataset) -> list[tuple[str, str]]:
@@ -203,10 +270,16 @@ def _literal(text: str) -> str:
 def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
     """``CREATE VIEW`` text for one dataset: over its files, or zero typed rows if it has none.
 
+    The files are unioned by name with a zero-row SELECT of every column, so a column added
+    later (with a migration note) reads as NULL from older files, even when no file has it yet.
+
     Views cannot take bind parameters, so the absolute lake path is quoted as a literal
     here; it comes from settings, never from policy or tag data.
     """
     columns = view_columns(dataset)
+    typed_nulls = ", ".join(
+        f"CAST(NULL AS {duckdb_type}) AS {_identifier(name)}" for name, duckdb_type in columns
+    )
     if lake.has_files(lake_root, dataset):
         hive_types = ", ".join(
             f"{_literal(key)}: {_literal(lake.HIVE_TYPES.get(key, 'VARCHAR'))}"
@@ -216,9 +289,14 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
             f"CAST({_identifier(name)} AS {duckdb_type}) AS {_identifier(name)}"
             for name, duckdb_type in columns
         )
+        files = _literal(lake.dataset_glob(Path(lake_root).resolve(), dataset))
         source = (
-            f"read_parquet({_literal(lake.dataset_glob(Path(lake_root).resolve(), dataset))},\n"
-            f"    hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)"
+            "(\n"
+            f"    SELECT * FROM read_parquet({files},\n"
+            f"        hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)\n"
+            "    UNION ALL BY NAME\n"
+            f"    SELECT {typed_nulls} WHERE false\n"
+            ") AS lake_files"
         )
     else:
         select_list = ",\n    ".join(

@@ -283,3 +283,23 @@ def test_throttling_is_retried_and_counted(cost_settings, emulator, ledger):
         "SELECT sum(amount) FROM costs WHERE source = 'service' AND metric = 'AmortizedCost'",
     )[0][0]
     assert total == sum(ledger_sums(ledger, day).values())
+
+
+def test_estimated_per_resource_costs_too_old_to_refresh_give_way_to_final_totals(cost_settings, emulator):
+    day = TODAY - timedelta(days=20)
+    emulator.today = day + timedelta(days=1)  # back then: resource-level data, still Estimated
+    extract_costs(day, KEYS, cost_settings, today=day + timedelta(days=1))
+    assert stored(
+        cost_settings.lake,
+        "SELECT DISTINCT source, estimated FROM costs WHERE usage_date = $day ORDER BY 1",
+        day=day,
+    ) == [("resource", True), ("service", True), ("tag", True)]
+
+    emulator.today = TODAY  # a backfill today: the day is final now, and too old for resources
+    result = extract_costs(day + timedelta(days=1), KEYS, cost_settings, today=TODAY)
+    assert day.isoformat() in result["days"] and result["resource_days"] == []
+    assert stored(
+        cost_settings.lake,
+        "SELECT DISTINCT source, estimated FROM costs WHERE usage_date = $day ORDER BY 1",
+        day=day,
+    ) == [("service", False), ("tag", False)]

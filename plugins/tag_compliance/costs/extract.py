@@ -149,6 +149,21 @@ def _run_query(
             return rows
 
 
+def _drop_stale_resource_costs(lake_root: Path, day: date) -> None:
+    """Remove the per-resource costs of a day re-extracted without them (too old by now).
+
+    They were Estimated (else the day would not be re-extracted) and can no longer be made
+    final: the day's final service totals, split by service_average, replace them. Files go
+    one by one, so a reader sees each whole or not at all.
+    """
+    directory = lake.COSTS.partition_dir(lake_root, {"usage_date": day, "source": RESOURCE_SOURCE})
+    if directory.is_dir():
+        for path in directory.iterdir():
+            path.unlink()
+        directory.rmdir()
+        log.info("dropped the Estimated per-resource costs of %s: too old to be re-extracted", day)
+
+
 def _write(lake_root: Path, plan: ExtractionPlan, rows: list[dict]) -> dict[str, int]:
     """One file per (day, source) extracted, empty ones included: "extracted, nothing there"."""
     by_partition: dict[tuple[date, str], list[dict]] = defaultdict(list)
@@ -158,6 +173,7 @@ def _write(lake_root: Path, plan: ExtractionPlan, rows: list[dict]) -> dict[str,
     for day in plan.days:
         for source in SOURCES:
             if source == RESOURCE_SOURCE and day not in plan.resource_days:
+                _drop_stale_resource_costs(lake_root, day)
                 continue
             partition_rows = by_partition.get((day, source), [])
             table = pa.Table.from_pylist(partition_rows, schema=lake.COSTS.schema)
