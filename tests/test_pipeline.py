@@ -66,3 +66,39 @@ def write_fixture_policy(directory: Path) -> Path:
 def resource_costs_of(lake_root: Path, day: date) -> set[str | None]:
     table = pq.read_table(lake_root / "resource_compliance" / f"snapshot_date={day.isoformat()}")
     return set(table["cost_basis"].to_pylist())
+
+
+def test_backfilling_past_days_under_a_new_policy_rescores_them_with_its_version(settings):
+    write_snapshot(settings.lake, snapshot_date=SNAPSHOT)
+    past_days = [SNAPSHOT + timedelta(days=offset) for offset in (1, 2)]  # no inventory of their own
+    first = settings.model_copy(update={"policy": write_fixture_policy(settings.lake.parent)})
+    stricter_policy = {
+        **POLICY_DATA,
+        "version": "test-2026.2",
+        "required_tags": [*POLICY_DATA["required_tags"], {"key": "Owner"}],
+    }
+    second_path = settings.lake.parent / "stricter.json"
+    second_path.write_text(json.dumps(stricter_policy), encoding="utf-8")
+    second = settings.model_copy(update={"policy": second_path})
+
+    before = {day: pipeline.score(day.isoformat(), None, first) for day in past_days}
+    after = {day: pipeline.score(day.isoformat(), None, second) for day in past_days}
+
+    for day in past_days:
+        assert before[day]["inventory_as_of"] == after[day]["inventory_as_of"] == SNAPSHOT.isoformat()
+        assert after[day]["violations"] > before[day]["violations"]  # every resource now lacks Owner
+        for dataset in ("violations", "resource_compliance", "compliance_summary"):
+            table = pq.read_table(settings.lake / dataset / f"snapshot_date={day.isoformat()}")
+            assert set(table["policy_version"].to_pylist()) == {"test-2026.2"}, dataset
+
+
+def test_a_day_before_any_snapshot_fails_saying_why_nothing_was_scored(settings):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    write_snapshot(settings.lake, snapshot_date=SNAPSHOT)
+    policy = settings.model_copy(update={"policy": write_fixture_policy(settings.lake.parent)})
+    with pytest.raises(
+        AirflowFailException, match=r"nothing scored for 2026-03-13: .* no inventory snapshot on"
+    ):
+        pipeline.score("2026-03-13", None, policy)
+    assert not (settings.lake / "violations" / "snapshot_date=2026-03-13").exists()
