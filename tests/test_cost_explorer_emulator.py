@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -510,3 +511,35 @@ def test_stop_is_idempotent_and_closes_the_port(ledger: pa.Table) -> None:
     with socket.socket() as sock:
         sock.settimeout(1)
         assert sock.connect_ex((host, int(port))) != 0
+
+
+def test_the_ledger_can_be_replaced_and_its_ids_renamed_while_serving(ledger: pa.Table) -> None:
+    day = TODAY - timedelta(days=3)
+
+    def resource_costs(ce: Any) -> dict[str, Decimal]:
+        answer = ce.get_cost_and_usage_with_resources(
+            TimePeriod=period(day, day + timedelta(days=1)),
+            Granularity="DAILY",
+            Metrics=["UnblendedCost"],
+            Filter={"Dimensions": {"Key": "SERVICE", "Values": [EC2_SERVICE]}},
+            GroupBy=[{"Type": "DIMENSION", "Key": "RESOURCE_ID"}],
+        )
+        return {
+            group["Keys"][0]: Decimal(group["Metrics"]["UnblendedCost"]["Amount"])
+            for result in answer["ResultsByTime"]
+            for group in result["Groups"]
+        }
+
+    with CostExplorerEmulator(ledger, TODAY, page_size=1000) as emulator:
+        ce = client(emulator)
+        before = resource_costs(ce)  # cached by the emulator: renaming must not serve it again
+        old = sorted(before)[0]
+        emulator.rename_resources({old: "i-renamed"})
+        after = resource_costs(ce)
+        assert old not in after and after["i-renamed"] == before[old]
+        assert {k: v for k, v in after.items() if k != "i-renamed"} == {
+            k: v for k, v in before.items() if k != old
+        }
+        emulator.replace_ledger(ledger.filter(pc.not_equal(ledger["resource_id"], old)))
+        assert resource_costs(ce) == {k: v for k, v in before.items() if k != old}
+        assert emulator.first_day == TODAY - timedelta(days=DAYS - 1) and emulator.last_day == TODAY

@@ -33,6 +33,7 @@ from tag_compliance.sandbox.ledger import (
     TAX,
     build_ledger,
     load_ledger,
+    rename_resources,
     write_ledger,
 )
 
@@ -279,3 +280,14 @@ def test_write_and_load(tmp_path: Path, ledger: pa.Table) -> None:
         assert load_ledger(where).equals(ledger)
     with pytest.raises(FileNotFoundError):
         load_ledger(tmp_path / "nowhere")
+
+
+def test_renaming_resources_gives_the_ledger_built_with_the_new_ids(estate: Estate, ledger: pa.Table) -> None:
+    renamed = seeded_estate()
+    instance = next(r for r in renamed.resources if r.resource_type == EC2 and r.inventoried)
+    old = instance.resource_id
+    instance.resource_id = "i-00000000000000000"  # sorts first: the row order changes
+    assert build_ledger(renamed, TODAY, days=DAYS).equals(
+        rename_resources(ledger, {old: instance.resource_id})
+    )
+    assert rename_resources(ledger, {}) is ledger

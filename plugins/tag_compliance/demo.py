@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 
 import duckdb
@@ -20,11 +21,13 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tag_compliance.clock import SANDBOX_CLOCK_ENV
 from tag_compliance.config import POOLS_FILE, REPO_ROOT, get_settings
 from tag_compliance.sandbox import Sandbox
 
 DATA_DIR = REPO_ROOT / "data"
 DEMO_SEED = 42
+HISTORY_DAYS = 7  # daily runs replayed while the sandbox estate changes from day to day
 
 
 def _airflow(*args: str, env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
@@ -56,7 +59,7 @@ def run_demo(console: Console) -> Path:
     log = DATA_DIR / "demo-airflow.log"
     log.unlink(missing_ok=True)
     settings = get_settings()
-    sandbox = Sandbox(seed=DEMO_SEED, data_dir=DATA_DIR / "sandbox")
+    sandbox = Sandbox(seed=DEMO_SEED, data_dir=DATA_DIR / "sandbox", history_days=HISTORY_DAYS)
     with (
         Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
@@ -74,17 +77,21 @@ def run_demo(console: Console) -> Path:
         _run_airflow("pools", "import", str(POOLS_FILE), env=env, log=log)
         progress.update(step, completed=1, total=1)
 
-        run_at = datetime.now(UTC).replace(microsecond=0)
-        step = progress.add_task(f"Running DAG tag_compliance for {run_at:%Y-%m-%d} (airflow dags test)")
-        process = _airflow("dags", "test", "tag_compliance", run_at.isoformat(), env=env, log=log)
-        resources_dir = settings.lake / "resources"
-        while process.poll() is None:
-            written = sum(1 for _ in resources_dir.rglob("*.parquet")) if resources_dir.exists() else 0
-            progress.update(step, description=f"Running DAG tag_compliance: {written} partitions collected")
-            time.sleep(0.5)
-        if process.returncode != 0:
-            raise SystemExit(f"the DAG run failed (exit {process.returncode}); see {log}")
-        progress.update(step, description="DAG tag_compliance succeeded", completed=1, total=1)
+        for day in sandbox.history:
+            # The estate as it was at the end of `day`, scored by the daily run of the next morning.
+            # The demo clock makes that morning 'now' for the pipeline (live inventory, Cost Explorer's
+            # view of the time); it is only honoured against the sandbox's 127.0.0.1 endpoints.
+            sandbox.advance_to(day)
+            run_at = datetime.combine(day + timedelta(days=1), dt_time(6), tzinfo=UTC)
+            sandbox.cost_explorer.today = run_at.date()
+            run_env = {**env, SANDBOX_CLOCK_ENV: run_at.isoformat()}
+            step = progress.add_task(f"Daily run for {day} (demo clock {run_at:%Y-%m-%d %H:%M} UTC)")
+            process = _airflow("dags", "test", "tag_compliance", run_at.isoformat(), env=run_env, log=log)
+            while process.poll() is None:
+                time.sleep(0.5)
+            if process.returncode != 0:
+                raise SystemExit(f"the DAG run for {day} failed (exit {process.returncode}); see {log}")
+            progress.update(step, description=f"Daily run for {day} succeeded", completed=1, total=1)
     return settings.warehouse
 
 
@@ -125,6 +132,7 @@ def print_summary(console: Console, warehouse: Path) -> None:
         )
     )
     print_costs(console, con, latest)
+    print_history(console, con)
     console.print(
         _table(
             "AWS requests made (api_calls)",
@@ -191,6 +199,40 @@ def print_costs(console: Console, con: duckdb.DuckDBPyConnection, latest: str) -
             where snapshot_date = {latest} and service = 'ce'"""
     ).fetchall()[0]
     console.print(f"Cost Explorer: {requests} requests this run, which would cost ${request_cost} on AWS.\n")
+
+
+def print_history(console: Console, con: duckdb.DuckDBPyConnection) -> None:
+    """The trend over the replayed days, what changed, and how violations got resolved."""
+    console.print(
+        _table(
+            f"{HISTORY_DAYS}-day trend (compliance_trend, overall)",
+            con,
+            """select snapshot_date, inventory_as_of as inventory, resources_in_scope as in_scope,
+                      round(compliance_pct, 1) as compliance_pct,
+                      round(compliance_pct_change, 1) as change_pp,
+                      round(cost_compliance_pct, 1) as cost_compliance_pct,
+                      round(cost_compliance_pct_change, 1) as cost_change_pp,
+                      violations
+               from compliance_trend where dimension = 'overall' order by snapshot_date""",
+        )
+    )
+    console.print(
+        _table(
+            "What changed from day to day (tag_drift)",
+            con,
+            """select snapshot_date, change, count(*) as changes
+               from tag_drift group by all order by snapshot_date, change""",
+        )
+    )
+    console.print(
+        _table(
+            "Violation episodes (violation_history)",
+            con,
+            """select status, coalesce(resolution, '') as resolution, count(*) as episodes,
+                      round(avg(days_to_resolve), 1) as avg_days_to_resolve
+               from violation_history group by all order by status, resolution""",
+        )
+    )
 
 
 def main() -> None:

@@ -32,3 +32,18 @@ def test_services_of_every_cluster_described_ten_at_a_time_with_tags(aws):
     assert service.tags == {"Owner": "ops@example.com", "Environment": " "}
     assert service.arn == "arn:aws:ecs:eu-west-1:123456789012:service/blue/svc-01"
     assert run.records["green/svc-00"].tags == {}
+
+
+def test_a_deleted_service_answered_as_inactive_is_not_inventory(aws):
+    ecs = aws.client("ecs")
+    ecs.register_task_definition(
+        family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}]
+    )
+    ecs.create_cluster(clusterName="core")
+    for name in ("kept", "gone"):
+        ecs.create_service(cluster="core", serviceName=name, taskDefinition="web", desiredCount=0)
+    ecs.delete_service(cluster="core", service="gone", force=True)  # moto still lists it, INACTIVE
+
+    run = run_collector(EcsServiceCollector(), "123456789012", "us-east-1")
+
+    assert set(run.records) == {"core/kept"}

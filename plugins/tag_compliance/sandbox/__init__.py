@@ -1,36 +1,81 @@
 """Local AWS estate for the demo and tests: a real moto server seeded with a messy organisation.
 
-``Sandbox`` starts ``python -m moto.server`` on a free 127.0.0.1 port, seeds three accounts x two
-regions deterministically from a seed (see :mod:`.estate`), reads everything back to check it, and
-writes the ground truth to ``<data_dir>/manifest/``. It then builds the estate's daily cost ledger
-(:mod:`.ledger`, ``<data_dir>/ledger/costs.parquet``) and serves Cost Explorer over it from an emulator
-(:mod:`.cost_explorer`) in a thread of this process. ``env()`` is what the pipeline needs to point at
-both. Nothing here ever touches real AWS: credentials are moto's fake ``testing`` pair.
+``Sandbox`` starts moto's server (:mod:`.server`) on a free 127.0.0.1 port, seeds three accounts x
+two regions deterministically from a seed (see :mod:`.estate`), reads everything back to check it,
+and writes the ground truth to ``<data_dir>/manifest/`` (layout: :mod:`.manifest`). It then builds
+the estate's daily cost ledger (:mod:`.ledger`, ``<data_dir>/ledger/costs.parquet``) and serves Cost
+Explorer over it from an emulator (:mod:`.cost_explorer`) in a thread of this process. ``env()`` is
+what the pipeline needs to point at both. Nothing here ever touches real AWS: credentials are moto's
+fake ``testing`` pair.
 
     with Sandbox(seed=42, data_dir=tmp_path) as sandbox:
         os.environ.update(sandbox.env())
         ...
         truth = load_manifest(sandbox.manifest_path)
         costs = load_ledger(sandbox.ledger_path)
+
+With ``history_days=N`` the estate changes from day to day over ``sandbox.history`` (the N days
+``today - N .. today - 1``, see :mod:`.timeline`): ``start()`` seeds the first day's estate, and
+``advance_to(day)`` creates, deletes and retags resources in moto until it holds exactly that day's
+estate, then rewrites the manifest (and ``manifest/days/<day>/``) to that day's truth. The ledger
+follows the timeline from the start: a resource costs only on the days it exists, with that day's
+tags.
+
+    with Sandbox(data_dir=tmp_path, history_days=7) as sandbox:
+        for day in sandbox.history:
+            sandbox.advance_to(day)  # the first day: already there
+            ...  # run the pipeline for `day`; reconcile with load_manifest(sandbox.manifest_path)
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
-from datetime import UTC, date, datetime
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
 from tag_compliance.sandbox.cost_explorer import CostExplorerEmulator
-from tag_compliance.sandbox.estate import ACCOUNTS, REGIONS, ROLE_NAME, Estate, build_estate
-from tag_compliance.sandbox.ledger import LEDGER_DIR, LEDGER_FILE, build_ledger, load_ledger, write_ledger
-from tag_compliance.sandbox.manifest import RESOURCES_FILE, SUMMARY_FILE, load_manifest, write_manifest
+from tag_compliance.sandbox.estate import ACCOUNTS, EC2, REGIONS, ROLE_NAME, S3, Estate, build_estate
+from tag_compliance.sandbox.ledger import (
+    LEDGER_DIR,
+    LEDGER_FILE,
+    build_ledger,
+    load_ledger,
+    rename_resources,
+    write_ledger,
+)
+from tag_compliance.sandbox.manifest import (
+    CHANGES_FILE,
+    DAYS_DIR,
+    HISTORY_FILE,
+    RESOURCES_FILE,
+    SUMMARY_FILE,
+    day_directory,
+    load_changes,
+    load_manifest,
+    write_day,
+    write_history,
+    write_manifest,
+)
 from tag_compliance.sandbox.seed import FAKE_KEY, Seeder
 from tag_compliance.sandbox.server import MotoServer, SandboxError
+from tag_compliance.sandbox.timeline import Timeline, build_timeline
 
-__all__ = ["CostExplorerEmulator", "Sandbox", "SandboxError", "build_estate", "load_ledger", "load_manifest"]
+__all__ = [
+    "CostExplorerEmulator",
+    "Sandbox",
+    "SandboxError",
+    "Timeline",
+    "build_estate",
+    "build_timeline",
+    "load_changes",
+    "load_ledger",
+    "load_manifest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,35 +98,56 @@ class Sandbox:
         scale: float = 1.0,
         workers: int = 4,
         today: date | None = None,
+        history_days: int = 0,
     ) -> None:
+        if not 0 <= history_days < LEDGER_DAYS:
+            raise ValueError(f"history_days must be in [0, {LEDGER_DAYS - 1}], not {history_days}")
         self.seed = seed
         self.today = today if today is not None else datetime.now(UTC).date()
         self.data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
         self.scale = scale
         self.workers = workers
+        # the days the estate evolves over: today - N .. today - 1 (empty: a static estate)
+        self.history: list[date] = [self.today - timedelta(days=n) for n in range(history_days, 0, -1)]
+        self.day: date | None = None  # the history day moto holds (None without history)
+        self.timeline: Timeline | None = None
         self.estate: Estate | None = None
         self.seed_seconds: float | None = None
         self.cost_explorer: CostExplorerEmulator | None = None
         self._server = MotoServer(self.data_dir / "moto.log")
+        self._seeder: Seeder | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> Sandbox:
         """Start moto, seed the estate, write the manifest and the cost ledger, serve Cost Explorer.
 
-        Stops everything again if any step fails.
+        With history, the estate seeded is the first history day's. Stops everything again if any
+        step fails.
         """
         if self._server.running():
             return self
         self._server.start()
         try:
             started = time.monotonic()
-            estate = build_estate(self.seed, self.scale)
-            Seeder(self._server.endpoint_url, estate, self.workers).run()
-            write_manifest(estate, self.manifest_path.parent)
+            # days of an earlier run in this data dir are not this run's history
+            shutil.rmtree(self.manifest_path.parent / DAYS_DIR, ignore_errors=True)
+            (self.manifest_path.parent / HISTORY_FILE).unlink(missing_ok=True)
+            if self.history:
+                self.timeline = build_timeline(self.seed, self.scale, self.history)
+                estate = self.timeline.estate_on(self.history[0])
+            else:
+                estate = build_estate(self.seed, self.scale)
+            self._seeder = Seeder(self._server.endpoint_url, estate, self.workers)
+            self._seeder.run()
             self.estate = estate
+            if self.timeline is not None:
+                self.timeline.record_ids(estate)
+                self.day = self.history[0]
+                self._write_day(self.day, estate)
+            write_manifest(estate, self.manifest_path.parent, self.day)
             self.seed_seconds = time.monotonic() - started
-            ledger = build_ledger(estate, self.today, days=LEDGER_DAYS)
+            ledger = build_ledger(estate, self.today, days=LEDGER_DAYS, timeline=self.timeline)
             write_ledger(ledger, self.ledger_path.parent)
             self.cost_explorer = CostExplorerEmulator(ledger, self.today, page_size=COST_EXPLORER_PAGE_SIZE)
             self.cost_explorer.start()
@@ -98,6 +164,85 @@ class Sandbox:
             self.stop()
             raise
         return self
+
+    def advance_to(self, day: date) -> Estate:
+        """Change moto until it holds exactly the estate of history day ``day``; returns that estate.
+
+        Applies every day's changes in order from the current day (deletions, creations, retags,
+        through boto3), reads moto back after each day and fails on any difference, writes each
+        day's truth to ``manifest/days/<day>/`` and the last one to ``manifest/``, and refreshes the
+        cost ledger (EC2 ids of new instances) and the Cost Explorer emulator. Only forward; the
+        current day again is a no-op.
+        """
+        if self.timeline is None or self.day is None or self._seeder is None:
+            raise SandboxError("advance_to needs a started Sandbox with history_days > 0")
+        if day not in self.history:
+            raise ValueError(f"{day} is not a history day ({self.history[0]} .. {self.history[-1]})")
+        if day < self.day:
+            raise ValueError(f"the sandbox is at {self.day}: it only moves forward, not to {day}")
+        if day == self.day:
+            assert self.estate is not None
+            return self.estate
+        if not self.running:
+            raise SandboxError("the moto server is not running")
+        started = time.monotonic()
+        estate = self.estate
+        ids_before = self._cost_explorer_ids()
+        for next_day in self.history[self.history.index(self.day) + 1 : self.history.index(day) + 1]:
+            estate = self.timeline.estate_on(next_day)
+            self._seeder.apply(self.timeline.changes_on(next_day), estate)
+            self.timeline.record_ids(estate)
+            self.estate, self.day = estate, next_day
+            self._write_day(next_day, estate)
+        assert estate is not None
+        write_manifest(estate, self.manifest_path.parent, day)
+        # The ledger was built from the whole timeline at start: only the placeholder ids of the
+        # instances created since change (to the ids moto gave them); amounts never depend on ids.
+        ids_after = self._cost_explorer_ids()
+        renamed = {ids_before[key]: new for key, new in ids_after.items() if new != ids_before[key]}
+        if renamed:
+            write_ledger(rename_resources(load_ledger(self.ledger_path), renamed), self.ledger_path.parent)
+            if self.cost_explorer is not None:
+                self.cost_explorer.rename_resources(renamed)
+        log.info(
+            "sandbox advanced to %s in %.1fs: %d resources",
+            day,
+            time.monotonic() - started,
+            len(estate.inventory),
+        )
+        return estate
+
+    def _cost_explorer_ids(self) -> dict[tuple[str, str, str, str], str]:
+        """RESOURCE_ID as Cost Explorer reports it, of every resource of the timeline (known or not)."""
+        assert self.timeline is not None
+        return {
+            r.ident: self.timeline.ids_of(r)[0 if r.resource_type in (EC2, S3) else 1]
+            for r in self.timeline.resources
+        }
+
+    def _write_day(self, day: date, estate: Estate) -> None:
+        assert self.timeline is not None
+        changes = []
+        for change in self.timeline.changes_on(day):
+            resource_id, arn = self.timeline.ids_of(change.ident)
+            changes.append(change.to_json(resource_id, arn))
+        write_day(estate, self.manifest_path.parent, day, changes)
+        reached = self.history[: self.history.index(day) + 1]
+        write_history(
+            self.manifest_path.parent,
+            {
+                "seed": self.seed,
+                "scale": self.scale,
+                "days": [d.isoformat() for d in self.history],
+                "current": day.isoformat(),
+                "changes": {
+                    d.isoformat(): dict(
+                        sorted(Counter(f"{c.kind}:{c.detail}" for c in self.timeline.changes_on(d)).items())
+                    )
+                    for d in reached
+                },
+            },
+        )
 
     def stop(self) -> None:
         """Stop the Cost Explorer emulator and terminate the moto server (idempotent)."""
@@ -148,6 +293,14 @@ class Sandbox:
     @property
     def summary_path(self) -> Path:
         return self.data_dir / "manifest" / SUMMARY_FILE
+
+    def day_manifest_path(self, day: date) -> Path:
+        """``manifest/days/<day>/resources.parquet``: the truth of one history day (once reached)."""
+        return day_directory(self.manifest_path.parent, day) / RESOURCES_FILE
+
+    def changes_path(self, day: date) -> Path:
+        """``manifest/days/<day>/changes.json``: what changed on that history day."""
+        return day_directory(self.manifest_path.parent, day) / CHANGES_FILE
 
     @property
     def ledger_path(self) -> Path:

@@ -14,7 +14,9 @@ enforced, with the offending field named in the error:
   amounts; days after ``today`` (or outside the ledger) have no data;
 * pagination: ``page_size`` (day, group) entries per page (a day without groups counts as one),
   an opaque ``NextPageToken`` bound to the request it came from;
-* ``throttle_next(n)`` makes the next n requests fail with ``LimitExceededException``.
+* ``throttle_next(n)`` makes the next n requests fail with ``LimitExceededException``;
+* ``replace_ledger(table)`` swaps the ledger while serving, ``rename_resources(mapping)`` renames
+  resource ids in it (the sandbox does when its estate advances: new instances get their real ids).
 
     with CostExplorerEmulator(load_ledger(data_dir), today) as emulator:
         ce = boto3.client("ce", endpoint_url=emulator.endpoint_url, ...)
@@ -32,7 +34,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -172,6 +174,7 @@ class CostExplorerEmulator:
         resource_window_days: int = 14,
     ) -> None:
         self._by_day = _rows_by_day(ledger)
+        self._generation = 0  # bumped by replace_ledger: cached answers of an older ledger are stale
         self.first_day = min(self._by_day) if self._by_day else None
         self.last_day = max(self._by_day) if self._by_day else None
         self.today = today
@@ -253,6 +256,31 @@ class CostExplorerEmulator:
         with self._lock:
             self._requests.clear()
 
+    def rename_resources(self, renamed: dict[str, str]) -> None:
+        """Rename resource ids (placeholder -> real id) in the ledger being served."""
+        if not renamed:
+            return
+        with self._lock:
+            self._by_day = {
+                day: [
+                    replace(row, resource_id=renamed[row.resource_id]) if row.resource_id in renamed else row
+                    for row in rows
+                ]
+                for day, rows in self._by_day.items()
+            }
+            self._generation += 1
+            self._cache.clear()
+
+    def replace_ledger(self, ledger: pa.Table) -> None:
+        """Answer from ``ledger`` from now on (requests already being answered finish on the old one)."""
+        by_day = _rows_by_day(ledger)
+        with self._lock:
+            self._by_day = by_day
+            self._generation += 1
+            self._cache.clear()
+            self.first_day = min(by_day) if by_day else None
+            self.last_day = max(by_day) if by_day else None
+
     # ------------------------------------------------------------------ protocol
 
     def handle(self, target: str | None, raw_body: bytes) -> tuple[int, dict[str, Any]]:
@@ -290,13 +318,14 @@ class CostExplorerEmulator:
     def _answer(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         today, estimated_days, page_size = self.today, self.estimated_days, max(1, int(self.page_size))
         query = self._parse(operation, body, today)
-        cache_key = (query.fingerprint, today, estimated_days)
         with self._lock:
+            by_day = self._by_day
+            cache_key = (query.fingerprint, today, estimated_days, self._generation)
             entries = self._cache.get(cache_key)
             if entries is not None:
                 self._cache.move_to_end(cache_key)
         if entries is None:
-            entries = self._entries(query, today, estimated_days)
+            entries = self._entries(query, today, estimated_days, by_day)
             with self._lock:
                 self._cache[cache_key] = entries
                 while len(self._cache) > 32:
@@ -393,14 +422,16 @@ class CostExplorerEmulator:
 
     # ------------------------------------------------------------------ evaluation
 
-    def _entries(self, query: _Query, today: date, estimated_days: int) -> list[_Entry]:
+    def _entries(
+        self, query: _Query, today: date, estimated_days: int, by_day: dict[date, list[_Row]]
+    ) -> list[_Entry]:
         entries: list[_Entry] = []
         estimated_after = today - timedelta(days=estimated_days)
         columns = {metric: METRICS[metric] for metric in query.metrics}
         day = query.start
         while day < query.end:
-            rows = self._by_day.get(day, []) if day <= today else []
-            visible = day <= today and day in self._by_day
+            rows = by_day.get(day, []) if day <= today else []
+            visible = day <= today and day in by_day
             estimated = visible and day > estimated_after
             groups: dict[tuple[str, ...], dict[str, Decimal]] = {}
             for row in rows:

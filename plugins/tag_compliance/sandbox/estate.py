@@ -179,6 +179,11 @@ class PlannedResource:
         return SERVICE_OF[self.resource_type]
 
     @property
+    def ident(self) -> tuple[str, str, str, str]:
+        """The planned identity (account, API region, type, name): unique, and known before seeding."""
+        return (self.account_id, self.api_region, self.resource_type, self.name)
+
+    @property
     def inventoried(self) -> bool:
         """Terminated instances are still described by EC2 for a while but are not inventory."""
         return self.state != "terminated"

@@ -7,9 +7,18 @@ seeded estate (seed, scale) and ``today`` always give the same table, whatever i
 because every random draw comes from a ``random.Random`` seeded with a string naming the planned
 resource (account, region, type, name) and, for day-to-day variation, the day.
 
+With a :class:`.timeline.Timeline` (a sandbox with history), the estate's resources follow it: a
+resource costs only on the days it exists (from its creation day, until the day before its deletion),
+and each row carries the resource's tags as of that day. Days before the timeline's first day have the
+first day's estate, days after its last day (``today``) the last day's. A resource the timeline creates
+later whose EC2 instance id is not known yet carries a placeholder id (:func:`.timeline.predicted_ids`)
+until the sandbox has created it; amounts never depend on ids. Without a timeline every resource of the
+estate exists on every day with its one set of tags.
+
 One row per usage day and cost line, for the ``days`` days ending with ``today``:
 
-* every inventoried resource of the estate, every day (``inventoried`` true);
+* every inventoried resource of the estate, every day it exists (``inventoried`` true: it is in
+  that day's inventory);
 * resources that no longer exist (``inventoried`` false): the estate's terminated EC2 instances,
   which cost until a deletion day in [today-10, today], and a few invented, deleted resources per
   account (RDS, Lambda, S3, ECS) whose deletion days are spread over the window; one of them per
@@ -33,12 +42,12 @@ from __future__ import annotations
 import os
 import random
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -60,6 +69,9 @@ from tag_compliance.sandbox.estate import (
     _tag_sets,
     load_policy,
 )
+
+if TYPE_CHECKING:
+    from tag_compliance.sandbox.timeline import Timeline
 
 LEDGER_FILE = "costs.parquet"
 LEDGER_DIR = "ledger"  # under the sandbox data dir
@@ -161,6 +173,16 @@ class _Line:
     last_day: date | None = None  # None: still exists; else the last day it costs (deletion - 1)
     params: dict[str, Any] | None = None
     amortized_factor: Decimal | None = None  # None: amortized == unblended
+    # retags: (first day, tags from that day on), in day order; before the first one: ``tags``
+    tag_versions: list[tuple[date, dict[str, str]]] = field(default_factory=list)
+
+    def tags_on(self, day: date) -> dict[str, str]:
+        tags = self.tags
+        for since, version in self.tag_versions:
+            if since > day:
+                break
+            tags = version
+        return tags
 
 
 def _ce_resource_id(resource: PlannedResource) -> str:
@@ -244,9 +266,10 @@ def _daily_unblended(line: _Line, day: date, rng: random.Random) -> Decimal:
     raise AssertionError(kind)
 
 
-def _estate_lines(estate: Estate, services: dict[str, str], today: date) -> Iterator[_Line]:
-    seed = estate.seed
-    for r in estate.resources:
+def _estate_lines(
+    seed: int, resources: Iterable[PlannedResource], services: dict[str, str], today: date
+) -> Iterator[_Line]:
+    for r in resources:
         if not r.resource_id or not r.arn:
             raise ValueError(
                 "the estate has not been seeded: resource ids are missing "
@@ -356,12 +379,38 @@ def _gone_lines(estate: Estate, services: dict[str, str], today: date, days: int
 # --------------------------------------------------------------------------- build
 
 
-def build_ledger(estate: Estate, today: date, days: int = DEFAULT_DAYS) -> pa.Table:
-    """The daily cost ledger of a seeded estate for the ``days`` days ending with ``today``."""
+def _timeline_lines(timeline: Timeline, services: dict[str, str], today: date) -> Iterator[_Line]:
+    """Every resource of every day of the timeline, costing only while it exists, with its tags per day."""
+    resources = timeline.resources
+    for r in resources:
+        r.resource_id, r.arn = timeline.ids_of(r)
+    for r, line in zip(resources, _estate_lines(timeline.seed, resources, services, today), strict=True):
+        born, gone = timeline.lifespan(r)
+        if born is not None:
+            line.first_day = born
+        if gone is not None and r.state != "terminated":
+            line.last_day = gone - timedelta(days=1)
+        line.tag_versions = [(day, timeline.tags_on(r, day)) for day in timeline.retag_days(r)]
+        yield line
+
+
+def build_ledger(
+    estate: Estate, today: date, days: int = DEFAULT_DAYS, timeline: Timeline | None = None
+) -> pa.Table:
+    """The daily cost ledger of a seeded estate for the ``days`` days ending with ``today``.
+
+    With ``timeline`` (of the same seed and scale), the resources are the timeline's instead of the
+    estate's: each costs only on the days it exists, with its tags of that day.
+    """
     if days < 1:
         raise ValueError("days must be >= 1")
     services = _service_of_type()
-    lines = list(_estate_lines(estate, services, today))
+    if timeline is None:
+        lines = list(_estate_lines(estate.seed, estate.resources, services, today))
+    else:
+        if (timeline.seed, timeline.scale) != (estate.seed, estate.scale):
+            raise ValueError("the timeline is not the estate's (seed, scale)")
+        lines = list(_timeline_lines(timeline, services, today))
     lines += _gone_lines(estate, services, today, days)
     seed = estate.seed
     window = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
@@ -380,7 +429,7 @@ def build_ledger(estate: Estate, today: date, days: int = DEFAULT_DAYS) -> pa.Ta
                 line.resource_type,
                 line.resource_id,
                 line.inventoried,
-                line.tags,
+                line.tags_on(day),
                 amortized,
                 unblended,
                 q(amortized * estimate),
@@ -427,6 +476,23 @@ def build_ledger(estate: Estate, today: date, days: int = DEFAULT_DAYS) -> pa.Ta
     data = {name: list(values) for name, values in zip(LEDGER_SCHEMA.names, columns, strict=True)}
     data["tags"] = [list(tags.items()) for tags in data["tags"]]
     return pa.Table.from_pydict(data, schema=LEDGER_SCHEMA)
+
+
+def rename_resources(table: pa.Table, renamed: Mapping[str, str]) -> pa.Table:
+    """The ledger with resource ids renamed (placeholder -> real id), in the ledger's row order.
+
+    The same table :func:`build_ledger` gives once the ids are known: amounts never depend on ids.
+    """
+    if not renamed:
+        return table
+    ids = [
+        renamed.get(value, value) if value is not None else None for value in table["resource_id"].to_pylist()
+    ]
+    index = table.schema.get_field_index("resource_id")
+    table = table.set_column(index, LEDGER_SCHEMA.field("resource_id"), pa.array(ids, pa.string()))
+    # build_ledger's order: (day, account, service, region, resource_id), NULL first (as "")
+    keys = ["usage_date", "account_id", "service", "region", "resource_id"]
+    return table.sort_by([(key, "ascending", "at_start") for key in keys])
 
 
 def _nonresource(account: str, service: str, region: str | None) -> _Line:

@@ -3,6 +3,23 @@
 Tests and the demo reconcile the pipeline's ``resources`` and ``violations`` against it, so it holds
 only what the pipeline should inventory (no terminated instances) and the ids exactly as the APIs
 return them.
+
+Layout under ``<data_dir>/manifest/``::
+
+    resources.parquet, summary.json    the estate as moto holds it now (with history: the current day)
+    history.json                       with history only: seed, scale, the history days, the current
+                                       day, and per day the number of changes by kind and detail
+    days/<YYYY-MM-DD>/                 with history only, one directory per day reached so far:
+        resources.parquet, summary.json    that day's truth (same schema as above)
+        changes.json                       what changed that day (``[]`` on the first day): one object
+                                           per change, see :meth:`.timeline.Change.to_json`
+
+A change object: ``day, kind`` (created | deleted | fixed | broken), ``detail`` (the API action for
+created / deleted; tag_added, value_corrected, key_case_corrected, prohibited_tag_removed for fixed;
+tag_removed, value_invalid, key_case_changed for broken), ``account_id, region, resource_type,
+resource_id, arn, name, tag_key`` (the policy key fixed or broken, or the prohibited key removed;
+null for created / deleted), ``tags_before, tags_after`` (objects; null where the resource does not
+exist) and ``violations_before, violations_after`` (lists of ``{tag_key, violation_type}``).
 """
 
 from __future__ import annotations
@@ -10,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +52,9 @@ MANIFEST_SCHEMA = pa.schema(
 )
 RESOURCES_FILE = "resources.parquet"
 SUMMARY_FILE = "summary.json"
+CHANGES_FILE = "changes.json"
+HISTORY_FILE = "history.json"
+DAYS_DIR = "days"
 
 
 def manifest_table(estate: Estate) -> pa.Table:
@@ -59,7 +80,7 @@ def manifest_table(estate: Estate) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=MANIFEST_SCHEMA)
 
 
-def summary(estate: Estate) -> dict[str, Any]:
+def summary(estate: Estate, day: date | None = None) -> dict[str, Any]:
     """Counts a test or a human can check at a glance (deterministic for a seed and scale)."""
     inventory = estate.inventory
     nested: dict[str, dict[str, dict[str, int]]] = {}
@@ -73,6 +94,7 @@ def summary(estate: Estate) -> dict[str, Any]:
             per_type = by_type_and_kind.setdefault(r.resource_type, {})
             per_type[kind] = per_type.get(kind, 0) + 1
     return {
+        **({"day": day.isoformat()} if day is not None else {}),
         "seed": estate.seed,
         "scale": estate.scale,
         "policy_version": load_policy().version,
@@ -97,23 +119,64 @@ def summary(estate: Estate) -> dict[str, Any]:
     }
 
 
-def write_manifest(estate: Estate, directory: Path) -> Path:
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_manifest(estate: Estate, directory: Path, day: date | None = None) -> Path:
     """Write ``resources.parquet`` and ``summary.json`` atomically; returns the Parquet path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / RESOURCES_FILE
     tmp = directory / f".{RESOURCES_FILE}.{os.getpid()}.tmp"
     pq.write_table(manifest_table(estate), tmp, compression="zstd")
     os.replace(tmp, path)
-    tmp_summary = directory / f".{SUMMARY_FILE}.{os.getpid()}.tmp"
-    tmp_summary.write_text(json.dumps(summary(estate), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp_summary, directory / SUMMARY_FILE)
+    _write_json(directory / SUMMARY_FILE, summary(estate, day))
     return path
 
 
-def load_manifest(path: Path | str) -> pa.Table:
-    """The manifest table; ``path`` is the Parquet file, its directory, or the sandbox data dir."""
+def day_directory(manifest_dir: Path, day: date) -> Path:
+    """``<manifest>/days/<YYYY-MM-DD>``: the truth of one day of the history."""
+    return Path(manifest_dir) / DAYS_DIR / day.isoformat()
+
+
+def write_day(estate: Estate, manifest_dir: Path, day: date, changes: list[dict[str, Any]]) -> Path:
+    """Write one day's ``resources.parquet``, ``summary.json`` and ``changes.json``; returns its dir."""
+    directory = day_directory(manifest_dir, day)
+    write_manifest(estate, directory, day)
+    _write_json(directory / CHANGES_FILE, changes)
+    return directory
+
+
+def write_history(manifest_dir: Path, history: dict[str, Any]) -> Path:
+    path = Path(manifest_dir) / HISTORY_FILE
+    _write_json(path, history)
+    return path
+
+
+def _manifest_dir(path: Path) -> Path:
+    return path / "manifest" if (path / "manifest").is_dir() else path
+
+
+def load_manifest(path: Path | str, day: date | None = None) -> pa.Table:
+    """The manifest table; ``path`` is the Parquet file, its directory, or the sandbox data dir.
+
+    With ``day`` (a sandbox with history): that day's truth, ``path`` being the manifest directory
+    or the sandbox data dir.
+    """
     path = Path(path)
+    if day is not None:
+        path = day_directory(_manifest_dir(path), day)
     for candidate in (path, path / RESOURCES_FILE, path / "manifest" / RESOURCES_FILE):
         if candidate.is_file():
             return pq.read_table(candidate, schema=MANIFEST_SCHEMA)
     raise FileNotFoundError(f"no sandbox manifest at {path}")
+
+
+def load_changes(path: Path | str, day: date) -> list[dict[str, Any]]:
+    """The changes of ``day``; ``path`` is the manifest directory or the sandbox data dir."""
+    file = day_directory(_manifest_dir(Path(path)), day) / CHANGES_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"no sandbox changes for {day.isoformat()} at {file}")
+    return json.loads(file.read_text(encoding="utf-8"))

@@ -6,6 +6,12 @@ the seeder reads the estate back (service APIs, and the Resource Groups Tagging 
 and fails if anything differs from the plan: the manifest must describe what the API returns, not
 what we meant to send. Credentials are always passed explicitly, so ambient AWS credentials are
 never used.
+
+``Seeder.apply`` moves a seeded estate on by one day of a :class:`.timeline.Timeline`: it deletes
+(EC2 TerminateInstances, RDS DeleteDBInstance, S3 DeleteBucket, Lambda DeleteFunction, ECS
+DeleteService), creates and retags (each service's own tag / untag calls; S3 PutBucketTagging with
+the whole set, DeleteBucketTagging when it becomes empty) through the same public APIs, then reads
+everything back against that day's estate, exactly as after seeding.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from tag_compliance.sandbox.estate import (
     PlannedResource,
 )
 from tag_compliance.sandbox.server import SandboxError
+from tag_compliance.sandbox.timeline import CREATED, DELETED, Change
 
 FAKE_KEY = "testing"  # moto's fake credentials; never real ones
 LAMBDA_ROLE = "tag-compliance-sandbox-lambda"
@@ -95,6 +102,7 @@ class Seeder:
         self._session = boto3.session.Session()
         self._lock = threading.Lock()
         self._lambda_roles: dict[str, str] = {}
+        self._task_definitions: dict[tuple[str, str, str], str] = {}  # (account, region, cluster)
 
     # ------------------------------------------------------------------ clients
 
@@ -248,15 +256,27 @@ class Seeder:
             resource.resource_id = answer["FunctionName"]
             resource.arn = answer["FunctionArn"]
 
-    def _seed_ecs(self, account: str, region: str, planned: list[PlannedResource]) -> None:
-        ecs = self.client(account, "ecs", region)
-        task_definitions = {}
-        for cluster in ECS_CLUSTERS:
-            ecs.create_cluster(clusterName=cluster)
-            task_definitions[cluster] = ecs.register_task_definition(
+    def _task_definition(self, account: str, region: str, cluster: str, create_cluster: bool) -> str:
+        key = (account, region, cluster)
+        if key not in self._task_definitions:
+            ecs = self.client(account, "ecs", region)
+            if create_cluster:
+                ecs.create_cluster(clusterName=cluster)
+            self._task_definitions[key] = ecs.register_task_definition(
                 family=f"{cluster}-app",
                 containerDefinitions=[{"name": "app", "image": "public.ecr.aws/nginx/nginx", "memory": 128}],
             )["taskDefinition"]["taskDefinitionArn"]
+        return self._task_definitions[key]
+
+    def _seed_ecs(
+        self, account: str, region: str, planned: list[PlannedResource], create_clusters: bool = True
+    ) -> None:
+        ecs = self.client(account, "ecs", region)
+        # clusters are created when seeding only: moto's CreateCluster replaces an existing one
+        task_definitions = {
+            cluster: self._task_definition(account, region, cluster, create_clusters)
+            for cluster in ECS_CLUSTERS
+        }
         for resource in planned:
             cluster, service = resource.name.split("/", 1)
             kwargs: dict = {
@@ -283,6 +303,114 @@ class Seeder:
                 s3.put_bucket_tagging(Bucket=resource.name, Tagging={"TagSet": _tag_list(resource.tags)})
             resource.resource_id = resource.name
             resource.arn = f"arn:aws:s3:::{resource.name}"
+
+    # ------------------------------------------------------------------ one day of a timeline
+
+    def apply(self, changes: list[Change], estate: Estate) -> None:
+        """Turn the seeded estate of the day before into ``estate``: apply ``changes``, then verify.
+
+        ``estate`` is the day's estate (:meth:`.timeline.Timeline.estate_on`): the resources it
+        already had carry their ids; the ones created here get theirs filled in.
+        """
+        by_ident = {r.ident: r for r in estate.resources}
+        groups: dict[tuple[str, str, str, str], list[tuple[Change, PlannedResource | None]]] = {}
+        for change in changes:
+            resource = by_ident.get(change.ident)  # None: deleted (an instance stays, terminated)
+            if change.kind != DELETED or change.resource_type == EC2:
+                if resource is None:
+                    raise SandboxError(f"{change.kind} {change.ident}: not in the day's estate")
+                if change.kind != CREATED and not resource.resource_id:
+                    raise SandboxError(f"{change.kind} {change.ident}: the resource has no id")
+            group = (change.kind, change.account_id, change.api_region, change.resource_type)
+            groups.setdefault(group, []).append((change, resource))
+        # deletions, then creations, then retags; a resource changes at most once a day
+        phase = {DELETED: 0, CREATED: 1}
+        for current in (0, 1, 2):
+            jobs = [(key, items) for key, items in sorted(groups.items()) if phase.get(key[0], 2) == current]
+            self._parallel(lambda job: self._apply_group(*job[0], job[1]), jobs)
+        self.estate = estate
+        self.verify()
+
+    def _apply_group(
+        self,
+        kind: str,
+        account: str,
+        region: str,
+        rtype: str,
+        items: list[tuple[Change, PlannedResource | None]],
+    ) -> None:
+        if kind == CREATED:
+            planned = [resource for _, resource in items if resource is not None]
+            if rtype == ECS:
+                self._seed_ecs(account, region, planned, create_clusters=False)
+            else:
+                creators = {
+                    EC2: self._seed_ec2,
+                    RDS: self._seed_rds,
+                    LAMBDA: self._seed_lambda,
+                    S3: self._seed_s3,
+                }
+                creators[rtype](account, region, planned)
+        elif kind == DELETED:
+            self._delete(account, region, rtype, items)
+        else:
+            for change, resource in items:
+                if resource is None or change.tags_before is None or change.tags_after is None:
+                    raise AssertionError(change)
+                self._retag(resource, change.tags_before, change.tags_after)
+
+    def _delete(
+        self, account: str, region: str, rtype: str, items: list[tuple[Change, PlannedResource | None]]
+    ) -> None:
+        client = self.client(account, SERVICE_NAMES[rtype], region)
+        if rtype == EC2:
+            ids = [resource.resource_id for _, resource in items if resource is not None]
+            client.terminate_instances(InstanceIds=ids)
+            return
+        for change, _ in items:
+            if rtype == RDS:
+                client.delete_db_instance(
+                    DBInstanceIdentifier=change.name, SkipFinalSnapshot=True, DeleteAutomatedBackups=True
+                )
+            elif rtype == S3:
+                client.delete_bucket(Bucket=change.name)  # holds no objects; its tags go with it
+            elif rtype == LAMBDA:
+                client.delete_function(FunctionName=change.name)
+            else:
+                cluster, service = change.name.split("/", 1)
+                client.delete_service(cluster=cluster, service=service, force=True)
+
+    def _retag(self, resource: PlannedResource, before: dict[str, str], after: dict[str, str]) -> None:
+        """Take the resource's tags from ``before`` to ``after`` with the service's own calls."""
+        removed = [key for key in before if key not in after]
+        changed = {key: value for key, value in after.items() if before.get(key) != value}
+        rtype = resource.resource_type
+        client = self.client(resource.account_id, SERVICE_NAMES[rtype], resource.api_region)
+        if rtype == S3:  # the tag set is replaced as a whole
+            if after:
+                client.put_bucket_tagging(Bucket=resource.name, Tagging={"TagSet": _tag_list(after)})
+            else:
+                client.delete_bucket_tagging(Bucket=resource.name)
+            return
+        if removed:
+            if rtype == EC2:
+                client.delete_tags(Resources=[resource.resource_id], Tags=[{"Key": key} for key in removed])
+            elif rtype == RDS:
+                client.remove_tags_from_resource(ResourceName=resource.arn, TagKeys=removed)
+            elif rtype == LAMBDA:
+                client.untag_resource(Resource=resource.arn, TagKeys=removed)
+            else:
+                client.untag_resource(resourceArn=resource.arn, tagKeys=removed)
+        if changed:
+            if rtype == EC2:
+                client.create_tags(Resources=[resource.resource_id], Tags=_tag_list(changed))
+            elif rtype == RDS:
+                client.add_tags_to_resource(ResourceName=resource.arn, Tags=_tag_list(changed))
+            elif rtype == LAMBDA:
+                client.tag_resource(Resource=resource.arn, Tags=changed)
+            else:
+                ecs_tags = [{"key": key, "value": value} for key, value in changed.items()]
+                client.tag_resource(resourceArn=resource.arn, tags=ecs_tags)
 
     # ------------------------------------------------------------------ verification
 
@@ -404,6 +532,9 @@ class Observed:
     tags: dict[str, str] | None  # None: not returned by this API
     state: str | None = None
     source: str = "service"
+
+
+SERVICE_NAMES = {EC2: "ec2", RDS: "rds", S3: "s3", LAMBDA: "lambda", ECS: "ecs"}  # boto3 client names
 
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:

@@ -1,7 +1,9 @@
 """The moto server process: started on a free 127.0.0.1 port, and never outliving us.
 
 moto runs as a real HTTP server in a child process (not in-process mocks) so the pipeline, Airflow
-and the demo talk to it exactly as they would talk to AWS: through endpoint_url and botocore.
+and the demo talk to it exactly as they would talk to AWS: through endpoint_url and botocore. The child
+runs :mod:`.moto_main`: moto's own server, with deleted ECS services dropped from the listings as AWS
+drops them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 HOST = "127.0.0.1"
+MOTO_MAIN = Path(__file__).resolve().with_name("moto_main.py")
 
 
 class SandboxError(RuntimeError):
@@ -55,7 +58,7 @@ def _die_with_parent() -> None:
 
 
 class MotoServer:
-    """``python -m moto.server`` as a child process."""
+    """moto's server (``moto_main.py``) as a child process."""
 
     def __init__(self, log_path: Path | None = None) -> None:
         self.log_path = log_path
@@ -103,7 +106,7 @@ class MotoServer:
             self._log = self.log_path.open("wb")
         self.port = port
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            [sys.executable, str(MOTO_MAIN), "-H", HOST, "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,

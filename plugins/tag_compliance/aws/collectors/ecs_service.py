@@ -50,6 +50,8 @@ class EcsServiceCollector(Collector):
                         f"cluster {cluster_name}: {failures}"
                     )
                 for service in response.get("services", []):
+                    if service.get("status") == "INACTIVE":
+                        continue  # deleted between list and describe: AWS answers it as INACTIVE
                     yield ResourceRecord(
                         resource_id=f"{cluster_name}/{service['serviceName']}",
                         arn=service["serviceArn"],
