@@ -220,8 +220,13 @@ def print_history(console: Console, con: duckdb.DuckDBPyConnection) -> None:
         _table(
             "What changed from day to day (tag_drift)",
             con,
-            """select snapshot_date, change, count(*) as changes
-               from tag_drift group by all order by snapshot_date, change""",
+            """select snapshot_date,
+                      count(*) filter (where change = 'resource_created') as created,
+                      count(*) filter (where change = 'resource_deleted') as deleted,
+                      count(*) filter (where change = 'tag_added') as tags_added,
+                      count(*) filter (where change = 'tag_removed') as tags_removed,
+                      count(*) filter (where change = 'tag_value_changed') as values_changed
+               from tag_drift group by all order by snapshot_date""",
         )
     )
     console.print(
@@ -237,6 +242,8 @@ def print_history(console: Console, con: duckdb.DuckDBPyConnection) -> None:
 
 def main() -> None:
     console = Console()
+    if not console.is_terminal:
+        console.width = 120  # piped or logged: room for the tables instead of 80 columns
     warehouse = run_demo(console)
     print_summary(console, warehouse)
 
