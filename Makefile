@@ -9,7 +9,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 
-.PHONY: demo test lint format lock clean
+.PHONY: demo test lint format lock clean backfill
 
 $(INSTALLED): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+
+# Backfill days with Airflow's own `airflow backfill create`, run by a local scheduler (LocalExecutor,
+# api-server, dag-processor; SQLite in $(AIRFLOW_HOME)) against the demo's sandbox and data/lake:
+#   make backfill FROM=2026-03-01 TO=2026-03-03 [REPROCESS=none|failed|completed]
+REPROCESS ?= none
+backfill: $(INSTALLED)
+	@test -n "$(FROM)" -a -n "$(TO)" || \
+		{ echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]"; exit 2; }
+	$(BIN)/python -m tag_compliance.local_airflow backfill --from $(FROM) --to $(TO) --reprocess $(REPROCESS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
