@@ -42,6 +42,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import logging
 import os
 import secrets
 import signal
@@ -62,9 +63,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import psutil  # a dependency of apache-airflow-core
+import psutil
 
 from tag_compliance.config import POOLS_FILE, REPO_ROOT
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "TERMINAL_STATES",
@@ -89,6 +92,7 @@ _SERVICES = ("api-server", "dag-processor", "scheduler")
 # to a minute for SQLite's write lock instead of the default 5 s. A backfill that clears runs holds it
 # while the scheduler and the API server write too.
 SQLITE_CONNECT_ARGS: dict[str, object] = {"timeout": 60}
+SQLITE_LOCKED_ATTEMPTS = 5
 
 
 class LocalAirflowError(RuntimeError):
@@ -419,21 +423,33 @@ class LocalAirflow:
                 f"backfill {active[0].id} of {dag_id} ({active[0].from_date:%Y-%m-%d} to "
                 f"{active[0].to_date:%Y-%m-%d}) is still active: wait for it or cancel it first"
             )
-        self.run_airflow(
-            "backfill",
-            "create",
-            "--dag-id",
-            dag_id,
-            "--from-date",
-            from_date.isoformat(),
-            "--to-date",
-            to_date.isoformat(),
-            "--reprocess-behavior",
-            reprocess_behavior,
-            "--max-active-runs",
-            str(max_active_runs),
-            log_name="backfill-create",
-        )
+        for attempt in range(1, SQLITE_LOCKED_ATTEMPTS + 1):
+            try:
+                self.run_airflow(
+                    "backfill",
+                    "create",
+                    "--dag-id",
+                    dag_id,
+                    "--from-date",
+                    from_date.isoformat(),
+                    "--to-date",
+                    to_date.isoformat(),
+                    "--reprocess-behavior",
+                    reprocess_behavior,
+                    "--max-active-runs",
+                    str(max_active_runs),
+                    log_name="backfill-create",
+                )
+                break
+            except LocalAirflowError as exc:
+                # SQLite in WAL mode fails a read transaction that turns into a write at once with
+                # "database is locked" when another process wrote in between (no busy wait applies).
+                # The CLI's transaction was rolled back, so asking again is safe.
+                retry = "database is locked" in str(exc) and attempt < SQLITE_LOCKED_ATTEMPTS
+                if not retry or any(backfill.id not in earlier for backfill in self.backfills(dag_id)):
+                    raise
+                log.warning("backfill create hit a locked SQLite database; attempt %d again", attempt + 1)
+                time.sleep(2 * attempt)
         created = [backfill for backfill in self.backfills(dag_id) if backfill.id not in earlier]
         if len(created) != 1:
             raise LocalAirflowError(f"expected one new backfill of {dag_id}, found {created}")
