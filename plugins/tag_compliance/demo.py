@@ -195,7 +195,7 @@ def print_costs(console: Console, con: duckdb.DuckDBPyConnection, latest: str) -
         )
     )
     requests, request_cost = con.execute(
-        f"""select sum(pages), sum(request_cost_usd)::DECIMAL(18, 2) from api_calls
+        f"""select coalesce(sum(pages), 0), coalesce(sum(request_cost_usd), 0)::DECIMAL(18, 2) from api_calls
             where snapshot_date = {latest} and service = 'ce'"""
     ).fetchall()[0]
     console.print(f"Cost Explorer: {requests} requests this run, which would cost ${request_cost} on AWS.\n")

@@ -1,0 +1,39 @@
+"""The demo's summary, printed from a hand-built warehouse: every query it runs works."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rich.console import Console
+
+from tag_compliance.demo import print_summary
+from tag_compliance.warehouse import publish_warehouse
+from tests.history_fixtures import D5, D6, SCORED_DATES, write_history_lake
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("demo")
+    write_history_lake(root / "lake")
+    publish_warehouse(root / "lake", root / "warehouse.duckdb")
+    console = Console(record=True, width=160)
+    print_summary(console, root / "warehouse.duckdb")
+    return console.export_text()
+
+
+def test_the_summary_is_of_the_latest_scored_day(printed):
+    assert f"Tag compliance on {D6.isoformat()} (policy history-1)" in printed
+
+
+def test_the_trend_has_a_row_per_scored_day_with_its_inventory(printed):
+    trend = printed.split("trend (compliance_trend, overall)", 1)[1].split("What changed", 1)[0]
+    for day in SCORED_DATES:
+        assert day.isoformat() in trend
+    assert re.search(rf"{D6.isoformat()}\s+│ {D5.isoformat()}", trend)  # scored from the previous inventory
+
+
+def test_cost_figures_and_requests_are_printed_without_blanks(printed):
+    assert "of in-scope spend is on compliant resources" in printed
+    assert "Cost Explorer: 0 requests this run, which would cost $0.00 on AWS." in printed
+    assert "None" not in printed
