@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
 
@@ -22,8 +22,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tag_compliance.clock import SANDBOX_CLOCK_ENV
-from tag_compliance.config import POOLS_FILE, REPO_ROOT, get_settings
+from tag_compliance.config import POOLS_FILE, REPO_ROOT, SQL_DIR, get_settings
 from tag_compliance.sandbox import Sandbox
+from tag_compliance.scoring import load_sql
 
 DATA_DIR = REPO_ROOT / "data"
 DEMO_SEED = 42
@@ -41,8 +42,16 @@ def _run_airflow(*args: str, env: dict[str, str], log: Path) -> None:
         raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {process.returncode}); see {log}")
 
 
-def _table(title: str, con: duckdb.DuckDBPyConnection, sql: str) -> Table:
-    result = con.execute(sql)
+SUMMARY_SQL_DIR = SQL_DIR / "summary"
+
+
+def _query(con: duckdb.DuckDBPyConnection, name: str, **params: object) -> duckdb.DuckDBPyConnection:
+    """Run ``include/sql/summary/<name>.sql`` with its named parameters."""
+    return con.execute(load_sql(name, SUMMARY_SQL_DIR), params)
+
+
+def _table(title: str, con: duckdb.DuckDBPyConnection, name: str, **params: object) -> Table:
+    result = _query(con, name, **params)
     columns = [description[0] for description in result.description]
     rows = result.fetchall()
     table = Table(title=title, title_justify="left")
@@ -97,52 +106,18 @@ def run_demo(console: Console) -> Path:
 
 def print_summary(console: Console, warehouse: Path) -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
-    latest = "(select max(snapshot_date) from compliance_summary)"
-    overall = con.execute(
-        f"""select snapshot_date, resources_total, resources_in_scope, resources_compliant,
-                   round(compliance_pct, 1), policy_version
-            from compliance_summary where dimension = 'overall' and snapshot_date = {latest}"""
-    ).fetchall()[0]
-    snapshot, total, in_scope, compliant, pct, version = overall
+    day = con.execute("select max(snapshot_date) from compliance_summary").fetchall()[0][0]
+    snapshot, total, in_scope, compliant, pct, version = _query(con, "overall", day=day).fetchall()[0]
     console.rule(f"Tag compliance on {snapshot} (policy {version})")
     console.print(
         f"[bold]{pct}%[/bold] of in-scope resources comply: {compliant} of {in_scope} ({total} inventoried)\n"
     )
-    by_dimension = """
-        select dimension_value as {label}, resources_in_scope as in_scope, resources_compliant as compliant,
-               round(compliance_pct, 1) as compliance_pct, violations
-        from compliance_summary where dimension = '{dimension}' and snapshot_date = {latest}
-        order by compliance_pct, {label}"""
-    console.print(
-        _table("By account", con, by_dimension.format(label="account", dimension="account", latest=latest))
-    )
-    console.print(
-        _table(
-            "By resource type",
-            con,
-            by_dimension.format(label="resource_type", dimension="resource_type", latest=latest),
-        )
-    )
-    console.print(
-        _table(
-            "Violations by type",
-            con,
-            f"""select violation_type, severity, count(*) as violations, count(distinct arn) as resources
-                from violations where snapshot_date = {latest} group by all order by violations desc""",
-        )
-    )
-    print_costs(console, con, latest)
+    console.print(_table("By account", con, "by_dimension", day=day, dimension="account"))
+    console.print(_table("By resource type", con, "by_dimension", day=day, dimension="resource_type"))
+    console.print(_table("Violations by type", con, "violations_by_type", day=day))
+    print_costs(console, con, day)
     print_history(console, con)
-    console.print(
-        _table(
-            "AWS requests made (api_calls)",
-            con,
-            f"""select service, operation, sum(calls) as calls, sum(pages) as requests, sum(items) as items,
-                       sum(retries) as retries, sum(throttles) as throttles,
-                       '$' || sum(request_cost_usd)::DECIMAL(18, 2) as request_cost
-                from api_calls where snapshot_date = {latest} group by all order by service, operation""",
-        )
-    )
+    console.print(_table("AWS requests made (api_calls)", con, "api_requests", day=day))
     console.print(f"Warehouse: [bold]{warehouse}[/bold]")
     console.print(f"Lake:      {get_settings().lake}")
     console.print("Ask it anything, for example:")
@@ -152,18 +127,9 @@ def print_summary(console: Console, warehouse: Path) -> None:
     )
 
 
-def print_costs(console: Console, con: duckdb.DuckDBPyConnection, latest: str) -> None:
+def print_costs(console: Console, con: duckdb.DuckDBPyConnection, day: date) -> None:
     """Cost-weighted compliance, the attribution gap and what Cost Explorer cost us."""
-    spend, cost_pct, cost_compliant, gap = con.execute(
-        f"""select
-                (select sum(amount) from costs where usage_date = {latest} and source = 'service'
-                    and metric = 'AmortizedCost'),
-                round(cost_compliance_pct, 1),
-                cost_compliant,
-                (select sum(amortized_cost) from attribution_gap
-                    where snapshot_date = {latest} and tag_key is null)
-            from compliance_summary where dimension = 'overall' and snapshot_date = {latest}"""
-    ).fetchall()[0]
+    spend, cost_pct, cost_compliant, gap = _query(con, "cost_headline", day=day).fetchall()[0]
     if spend is None:
         console.print("No Cost Explorer data for this day (TAG_COMPLIANCE_COST_EXPLORER off?).\n")
         return
@@ -172,72 +138,24 @@ def print_costs(console: Console, con: duckdb.DuckDBPyConnection, latest: str) -
         f"Of ${spend:,.2f} spent that day, ${cost_compliant:,.2f} is attributable to compliant resources: "
         f"the attribution gap is [bold red]${gap:,.2f}[/bold red].\n"
     )
-    console.print(
-        _table(
-            "Five largest attribution gaps",
-            con,
-            f"""select account_id as account, coalesce(resource_type, cost_explorer_service) as spend_on,
-                       coalesce('bad ' || tag_key, 'no resource') as why,
-                       '$' || amortized_cost::DECIMAL(18, 2) as amortized_cost
-                from attribution_gap
-                where snapshot_date = {latest} and gap_reason in ('tag_violation', 'no_resource')
-                order by attribution_gap.amortized_cost desc limit 5""",
-        )
-    )
+    console.print(_table("Five largest attribution gaps", con, "largest_gaps", day=day))
     console.print(
         _table(
             "Untagged spend by required key (Cost Explorer's own tag grouping)",
             con,
-            f"""select tag_key, '$' || sum(untagged_amortized_cost)::DECIMAL(18, 2) as untagged,
-                       round(100 * sum(untagged_amortized_cost) / sum(total_amortized_cost), 1)
-                           as untagged_pct
-                from untagged_spend where usage_date = {latest} group by all order by tag_key""",
+            "untagged_by_key",
+            day=day,
         )
     )
-    requests, request_cost = con.execute(
-        f"""select coalesce(sum(pages), 0), coalesce(sum(request_cost_usd), 0)::DECIMAL(18, 2) from api_calls
-            where snapshot_date = {latest} and service = 'ce'"""
-    ).fetchall()[0]
+    requests, request_cost = _query(con, "cost_explorer_requests", day=day).fetchall()[0]
     console.print(f"Cost Explorer: {requests} requests this run, which would cost ${request_cost} on AWS.\n")
 
 
 def print_history(console: Console, con: duckdb.DuckDBPyConnection) -> None:
     """The trend over the replayed days, what changed, and how violations got resolved."""
-    console.print(
-        _table(
-            f"{HISTORY_DAYS}-day trend (compliance_trend, overall)",
-            con,
-            """select snapshot_date, inventory_as_of as inventory, resources_in_scope as in_scope,
-                      round(compliance_pct, 1) as compliance_pct,
-                      round(compliance_pct_change, 1) as change_pp,
-                      round(cost_compliance_pct, 1) as cost_compliance_pct,
-                      round(cost_compliance_pct_change, 1) as cost_change_pp,
-                      violations
-               from compliance_trend where dimension = 'overall' order by snapshot_date""",
-        )
-    )
-    console.print(
-        _table(
-            "What changed from day to day (tag_drift)",
-            con,
-            """select snapshot_date,
-                      count(*) filter (where change = 'resource_created') as created,
-                      count(*) filter (where change = 'resource_deleted') as deleted,
-                      count(*) filter (where change = 'tag_added') as tags_added,
-                      count(*) filter (where change = 'tag_removed') as tags_removed,
-                      count(*) filter (where change = 'tag_value_changed') as values_changed
-               from tag_drift group by all order by snapshot_date""",
-        )
-    )
-    console.print(
-        _table(
-            "Violation episodes (violation_history)",
-            con,
-            """select status, coalesce(resolution, '') as resolution, count(*) as episodes,
-                      round(avg(days_to_resolve), 1) as avg_days_to_resolve
-               from violation_history group by all order by status, resolution""",
-        )
-    )
+    console.print(_table(f"{HISTORY_DAYS}-day trend (compliance_trend, overall)", con, "overall_trend"))
+    console.print(_table("What changed from day to day (tag_drift)", con, "drift_per_day"))
+    console.print(_table("Violation episodes (violation_history)", con, "violation_episodes"))
 
 
 def main() -> None:
