@@ -68,6 +68,10 @@ def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
+def _count_items(page: Mapping[str, Any], items_key: str | None) -> int:
+    return len(page.get(items_key, ())) if items_key else 0
+
+
 def _retry_attempts(response: Mapping[str, Any]) -> int:
     return int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
 
@@ -251,6 +255,22 @@ class TagComplianceAwsHook(AwsBaseHook):
         self.recorder.add(key, errors=1)
         raise self._describe(exc, key, attempt + 1, client) from exc
 
+    def _record_page(
+        self,
+        key: OperationKey,
+        page: Mapping[str, Any],
+        items: int,
+        client: BaseClient,
+        throttles_before: int,
+    ) -> None:
+        self.recorder.add(
+            key,
+            pages=1,
+            items=items,
+            retries=_retry_attempts(page),
+            throttles=self._throttle_count(client) - throttles_before,
+        )
+
     def call(
         self,
         client: BaseClient,
@@ -282,17 +302,8 @@ class TagComplianceAwsHook(AwsBaseHook):
                 self._back_off_or_raise(exc, key, attempt, client, throttles_before)
                 attempt += 1
                 continue
-            if count_items is not None:
-                items = count_items(response)
-            else:
-                items = len(response.get(items_key, ())) if items_key else 0
-            self.recorder.add(
-                key,
-                pages=1,
-                items=items,
-                retries=_retry_attempts(response),
-                throttles=self._throttle_count(client) - throttles_before,
-            )
+            items = count_items(response) if count_items else _count_items(response, items_key)
+            self._record_page(key, response, items, client, throttles_before)
             return response
 
     def paginate(
@@ -323,13 +334,7 @@ class TagComplianceAwsHook(AwsBaseHook):
             throttles_before = self._throttle_count(client)
             try:
                 for page in pages:
-                    self.recorder.add(
-                        key,
-                        pages=1,
-                        items=len(page.get(items_key, ())) if items_key else 0,
-                        retries=_retry_attempts(page),
-                        throttles=self._throttle_count(client) - throttles_before,
-                    )
+                    self._record_page(key, page, _count_items(page, items_key), client, throttles_before)
                     throttles_before = self._throttle_count(client)
                     yield page
                     resume_token = pages.resume_token
