@@ -209,6 +209,37 @@ class Estate:
         return [r for r in self.resources if r.inventoried]
 
 
+def plan_resource(
+    account: str,
+    api_region: str,
+    rtype: str,
+    name: str,
+    tags: dict[str, str],
+    policy: Policy,
+    **extra: object,
+) -> PlannedResource:
+    """A planned resource with its lake region and the violations its tags must produce."""
+    return PlannedResource(
+        account_id=account,
+        region="global" if rtype == S3 else api_region,
+        resource_type=rtype,
+        name=name,
+        tags=tags,
+        expected=expected_violations(rtype, tags, policy),
+        api_region=api_region,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def resource_name(rng: random.Random, seed: int, account: str, rtype: str, app: str, index: int) -> str:
+    """The name a bucket, DB or function gets (S3 names are globally unique across seeds)."""
+    if rtype == S3:
+        return f"tc{seed}-{account}-{app}-{index:04d}"  # lowercase, 3..63 chars
+    if rtype == RDS:
+        return f"{app}-{rng.choice(('pg', 'mysql', 'maria'))}-{index:03d}"
+    return f"{app}-{rng.choice(('api', 'worker', 'cron', 'handler'))}-{index:03d}"
+
+
 def scaled(base: int, scale: float) -> int:
     return max(1, math.ceil(base * scale))
 
@@ -264,25 +295,8 @@ def _plan_named(
     tagsets = _tag_sets(rng, rtype, count, policy)
     planned = []
     for i, tags in enumerate(tagsets):
-        app = rng.choice(APPS)
-        if rtype == S3:
-            # globally unique (accounts, seeds), lowercase, 3..63 chars
-            name = f"tc{seed}-{account}-{app}-{i:04d}"
-        elif rtype == RDS:
-            name = f"{app}-{rng.choice(('pg', 'mysql', 'maria'))}-{i:03d}"
-        else:
-            name = f"{app}-{rng.choice(('api', 'worker', 'cron', 'handler'))}-{i:03d}"
-        planned.append(
-            PlannedResource(
-                account_id=account,
-                region="global" if rtype == S3 else region,
-                resource_type=rtype,
-                name=name,
-                tags=tags,
-                expected=expected_violations(rtype, tags, policy),
-                api_region=region,
-            )
-        )
+        name = resource_name(rng, seed, account, rtype, rng.choice(APPS), i)
+        planned.append(plan_resource(account, region, rtype, name, tags, policy))
     return planned
 
 
@@ -294,17 +308,7 @@ def _plan_ecs(seed: int, scale: float, account: str, region: str, policy: Policy
     for i, tags in enumerate(tagsets):
         cluster = ECS_CLUSTERS[i // per_cluster]
         name = f"{cluster}/{rng.choice(APPS)}-svc-{i % per_cluster:03d}"
-        planned.append(
-            PlannedResource(
-                account_id=account,
-                region=region,
-                resource_type=ECS,
-                name=name,
-                tags=tags,
-                expected=expected_violations(ECS, tags, policy),
-                api_region=region,
-            )
-        )
+        planned.append(plan_resource(account, region, ECS, name, tags, policy))
     return planned
 
 
@@ -328,16 +332,15 @@ def _plan_ec2(seed: int, scale: float, account: str, region: str, policy: Policy
             state = "stopped" if rng.random() < 0.12 or reservation == 1 else "running"
         for _ in range(size):
             planned.append(
-                PlannedResource(
+                plan_resource(
                     account,
                     region,
                     EC2,
                     f"vm-{index:04d}",
                     dict(tags),
-                    expected_violations(EC2, tags, policy),
+                    policy,
                     state=state,
                     reservation=reservation,
-                    api_region=region,
                 )
             )
             index += 1

@@ -70,6 +70,8 @@ from tag_compliance.sandbox.estate import (
     expected_violations,
     is_prohibited,
     load_policy,
+    plan_resource,
+    resource_name,
     rule_violation,
 )
 
@@ -428,12 +430,7 @@ class _Planner:
         else:
             slot = (account, region, rtype)
             index = self.next_index[slot]
-            if rtype == S3:
-                name = f"tc{self.seed}-{account}-{app}-{index:04d}"
-            elif rtype == RDS:
-                name = f"{app}-{rng.choice(('pg', 'mysql', 'maria'))}-{index:03d}"
-            else:
-                name = f"{app}-{rng.choice(('api', 'worker', 'cron', 'handler'))}-{index:03d}"
+            name = resource_name(rng, self.seed, account, rtype, app, index)
         self.next_index[slot] += 1
         if rng.random() < SPECIAL_SHARES["untagged"]:
             tags: Tags = {}
@@ -444,16 +441,8 @@ class _Planner:
                 if special != "untagged" and rng.random() < share
             }
             tags = _tags(rng, rtype, self.policy, specials)
-        resource = PlannedResource(
-            account_id=account,
-            region="global" if rtype == S3 else region,
-            resource_type=rtype,
-            name=name,
-            tags=tags,
-            expected=expected_violations(rtype, tags, self.policy),
-            state=state,
-            reservation=reservation,
-            api_region=region,
+        resource = plan_resource(
+            account, region, rtype, name, tags, self.policy, state=state, reservation=reservation
         )
         self.current[resource.ident] = resource
         self.lives[resource.ident] = _Life(first=_copy(resource), born=day)
