@@ -288,6 +288,20 @@ def write_partition(
     return final
 
 
+def remove_partition(root: Path, dataset: Dataset, partition: Mapping[str, object]) -> bool:
+    """Delete one partition, file by file (a reader sees each file whole or not at all).
+
+    Returns whether there was anything to delete.
+    """
+    directory = dataset.partition_dir(root, partition)
+    if not directory.is_dir():
+        return False
+    for path in directory.iterdir():
+        path.unlink()
+    directory.rmdir()
+    return True
+
+
 def dataset_glob(root: Path, dataset: Dataset | str) -> str:
     """Glob of every data file of a dataset, for DuckDB's read_parquet."""
     name = dataset if isinstance(dataset, str) else dataset.name

@@ -153,14 +153,9 @@ def _drop_stale_resource_costs(lake_root: Path, day: date) -> None:
     """Remove the per-resource costs of a day re-extracted without them (too old by now).
 
     They were Estimated (else the day would not be re-extracted) and can no longer be made
-    final: the day's final service totals, split by service_average, replace them. Files go
-    one by one, so a reader sees each whole or not at all.
+    final: the day's final service totals, split by service_average, replace them.
     """
-    directory = lake.COSTS.partition_dir(lake_root, {"usage_date": day, "source": RESOURCE_SOURCE})
-    if directory.is_dir():
-        for path in directory.iterdir():
-            path.unlink()
-        directory.rmdir()
+    if lake.remove_partition(lake_root, lake.COSTS, {"usage_date": day, "source": RESOURCE_SOURCE}):
         log.info("dropped the Estimated per-resource costs of %s: too old to be re-extracted", day)
 
 
