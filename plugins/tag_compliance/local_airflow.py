@@ -350,10 +350,6 @@ class LocalAirflow:
         """Process id of each service started (its process group id too)."""
         return {service.name: service.process.pid for service in self._services}
 
-    def process_tree(self) -> list[psutil.Process]:
-        """Every live process started here: the services and all their descendants."""
-        return self._descendants()
-
     def check_alive(self) -> None:
         """Raise :class:`LocalAirflowError` with the log tail if a service has exited."""
         self._descendants()  # remembers new task runners

@@ -17,7 +17,7 @@ import fnmatch
 import math
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -504,15 +504,3 @@ def check_estate(estate: Estate, policy: Policy | None = None) -> list[str]:
         if expected_violations(r.resource_type, r.tags, policy) != r.expected:
             problems.append(f"{ident}: expected violations out of date")
     return problems
-
-
-def violation_counts(resources: Sequence[PlannedResource]) -> dict[str, dict[str, int]]:
-    """resource_type -> violation_type -> count (inventoried resources only)."""
-    counts: dict[str, dict[str, int]] = {}
-    for r in resources:
-        if not r.inventoried:
-            continue
-        per_type = counts.setdefault(r.resource_type, {})
-        for _, violation in r.expected:
-            per_type[violation] = per_type.get(violation, 0) + 1
-    return counts
