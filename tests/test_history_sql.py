@@ -120,7 +120,11 @@ EXPECTED_LAMBDA = [
 
 
 def expected_trend(dimension: str, value: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    return [(row[0], dimension, value, *row[1:5], money(row[5]), money(row[6]), *row[7:], V) for row in rows]
+    # resources_exempt is 0 throughout: the history policy has no exemptions.
+    return [
+        (row[0], dimension, value, *row[1:3], 0, *row[3:5], money(row[5]), money(row[6]), *row[7:], V)
+        for row in rows
+    ]
 
 
 @pytest.mark.parametrize(

@@ -126,8 +126,8 @@ def test_unknown_field(tmp_path: Path) -> None:
 
 
 def test_unknown_top_level_field(tmp_path: Path) -> None:
-    message = load_error(write(tmp_path, "p.yaml", {**VALID, "exemptions": []}))
-    assert "exemptions: Extra inputs are not permitted (got [])" in message
+    message = load_error(write(tmp_path, "p.yaml", {**VALID, "exceptions": []}))
+    assert "exceptions: Extra inputs are not permitted (got []) [extra_forbidden]" in message
 
 
 def test_bad_severity(tmp_path: Path) -> None:
@@ -160,7 +160,10 @@ def test_duplicate_key_ignoring_case(tmp_path: Path) -> None:
 
 def test_empty_policy(tmp_path: Path) -> None:
     message = load_error(write(tmp_path, "p.yaml", {"version": "1", "required_tags": []}))
-    assert "required_tags: the policy has no required_tags and no prohibited_keys" in message
+    assert (
+        "required_tags: the policy has no required_tags, optional_tags, prohibited_keys or "
+        "max_user_tags, so it would check nothing (got []) [empty_policy]"
+    ) in message
 
 
 def test_missing_version(tmp_path: Path) -> None:
@@ -279,11 +282,19 @@ def test_to_tables_holds_policy_values_as_data() -> None:
     )
     tables = policy.to_tables()
     assert {name: table.schema for name, table in tables.items()} == POLICY_TABLE_SCHEMAS
-    assert tables["policy_info"].to_pylist() == [{"policy_version": "v'1", "prohibited_severity": "error"}]
+    assert tables["policy_info"].to_pylist() == [
+        {
+            "policy_version": "v'1",
+            "prohibited_severity": "error",
+            "max_user_tags": None,
+            "max_user_tags_severity": "error",
+            "expected_max_tags": None,
+        }
+    ]
     rules = tables["policy_rules"].to_pylist()
-    assert [(r["rule_id"], r["tag_key"], r["severity"], r["applies_to_all"]) for r in rules] == [
-        (0, "it's", "warning", True),
-        (1, "Env", "error", False),
+    assert [(r["rule_id"], r["tag_key"], r["required"], r["severity"], r["applies_to_all"]) for r in rules] == [
+        (0, "it's", True, "warning", True),
+        (1, "Env", True, "error", False),
     ]
     assert rules[0]["expected_allowed"] == "one of: a'b, 50%*"
     assert rules[1]["expected_format"] == "matches '.*"
@@ -292,11 +303,11 @@ def test_to_tables_holds_policy_values_as_data() -> None:
         {"rule_id": 0, "allowed_value": "50%*", "like_pattern": "50\\%%"},
     ]
     assert tables["policy_rule_applies_to"].to_pylist() == [
-        {"rule_id": 1, "resource_type_glob": "ec2:*"},
-        {"rule_id": 1, "resource_type_glob": "rds:db"},
+        {"rule_id": 1, "resource_type_glob": "ec2:*", "like_pattern": "ec2:%"},
+        {"rule_id": 1, "resource_type_glob": "rds:db", "like_pattern": "rds:db"},
     ]
     # Duplicate globs collapse: one violation per key whatever the policy repeats.
-    assert tables["policy_prohibited_keys"].to_pylist() == [{"key_glob": "pass'word*"}]
+    assert tables["policy_prohibited_keys"].to_pylist() == [{"key_glob": "pass'word*", "like_pattern": "pass'word%"}]
 
 
 def test_tables_of_a_policy_without_prohibited_keys_are_typed_and_empty() -> None:

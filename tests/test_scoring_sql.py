@@ -243,9 +243,11 @@ def test_score_result_counts(tmp_path: Path) -> None:
     assert sorted(result.files) == [
         "attribution_gap",
         "compliance_summary",
+        "exempted_violations",
         "resource_compliance",
         "violations",
     ]
+    assert result.exempted_violations == 0
     assert all(path.is_file() for path in result.files.values())
 
 

@@ -26,6 +26,7 @@ DATASET_VIEWS = [
     "resources",
     "costs",
     "violations",
+    "exempted_violations",
     "resource_compliance",
     "compliance_summary",
     "attribution_gap",
@@ -51,6 +52,7 @@ DERIVED_VIEW_TYPES = {
         ("dimension_value", "VARCHAR"),
         ("resources_in_scope", "BIGINT"),
         ("resources_compliant", "BIGINT"),
+        ("resources_exempt", "BIGINT"),
         ("compliance_pct", "DOUBLE"),
         ("violations", "BIGINT"),
         ("cost_in_scope", "DECIMAL(38,10)"),
@@ -131,6 +133,7 @@ def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) ->
         "resources": 10,
         "costs": 0,
         "violations": 15,
+        "exempted_violations": 0,  # the fixture policy has no exemptions
         "resource_compliance": 10,
         "compliance_summary": 20,
         "attribution_gap": 0,  # no costs for the day

@@ -2,11 +2,13 @@
 --
 -- Columns: the lake's `attribution_gap` columns.
 --
--- Inputs: snapshot, resource_compliance, resource_costs, tag_checks, snapshot_costs,
+-- Inputs: snapshot, resource_compliance, resource_costs, failed_checks, snapshot_costs,
 -- cost_service_map, cost_coverage, policy_info, run_info. No rows when the day has no costs.
 -- gap_reason, with tag_key NULL (these rows add up to the day's total amortized cost minus
 -- the cost of compliant resources):
---   non_compliant  in-scope resources that are not compliant, per account, service, type;
+--   non_compliant  in-scope resources with a violation of severity error, per account,
+--                  service, type;
+--   exempt         in-scope resources not compliant only because of exempted violations;
 --   out_of_scope   resources no rule applies to, per account, service, type;
 --   no_resource    per account and Cost Explorer service: the service total minus what
 --                  resource_costs gave the snapshot's resources of that account and service
@@ -15,8 +17,9 @@
 --                  resources were given more than the service total).
 -- and with tag_key set (a breakdown, not part of the sum: a resource failing two keys is in
 -- both):
---   tag_violation  resources failing the key's required rule (any violation type, either
---                  severity; prohibited tags are not a key's rule), per account, service, type.
+--   tag_violation  resources failing the key's tag rule (any violation type, either severity,
+--                  not exempted; prohibited tags are not a key's rule), per account, service,
+--                  type.
 -- Costs of resources without one (a type Cost Explorer has no service for) count 0.
 WITH
 resource_gaps AS (
@@ -26,8 +29,12 @@ resource_gaps AS (
         service,
         resource_type,
         NULL::VARCHAR AS tag_key,
-        CASE WHEN in_scope THEN 'non_compliant' ELSE 'out_of_scope' END AS gap_reason,
-        CASE WHEN in_scope THEN 1 ELSE 2 END AS reason_order,
+        CASE compliance_status
+            WHEN 'non_compliant' THEN 'non_compliant'
+            WHEN 'exempt' THEN 'exempt'
+            ELSE 'out_of_scope'
+        END AS gap_reason,
+        CASE compliance_status WHEN 'non_compliant' THEN 1 WHEN 'exempt' THEN 2 ELSE 3 END AS reason_order,
         NULL::VARCHAR AS severity,
         NULL::INTEGER AS rule_id,
         amortized_cost,
@@ -38,23 +45,23 @@ resource_gaps AS (
 ),
 
 tag_violation_gaps AS (
-    -- One row per resource and required rule it fails.
+    -- One row per resource and tag rule it fails (exemptions aside).
     SELECT
         resources.account_id,
         resources.service,
         resources.resource_type,
         checks.tag_key,
         'tag_violation' AS gap_reason,
-        4 AS reason_order,
+        5 AS reason_order,
         checks.severity,
         checks.rule_id,
         resources.amortized_cost,
         resources.unblended_cost,
         resources.cost_basis
-    FROM tag_checks AS checks
+    FROM failed_checks AS checks
     JOIN resource_compliance AS resources USING (resource_key)
     WHERE checks.rule_id IS NOT NULL
-      AND checks.violation_type IS NOT NULL
+      AND NOT checks.exempt
 ),
 
 resource_gap_rows AS (
@@ -123,7 +130,7 @@ no_resource_rows AS (
         NULL::VARCHAR AS resource_type,
         NULL::VARCHAR AS tag_key,
         'no_resource' AS gap_reason,
-        3 AS reason_order,
+        4 AS reason_order,
         NULL::VARCHAR AS severity,
         NULL::INTEGER AS rule_id,
         0 AS resources,

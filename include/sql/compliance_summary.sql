@@ -2,8 +2,10 @@
 -- resource_type and required tag key (the lake's `compliance_summary` columns).
 --
 -- Inputs: resource_compliance (this snapshot's, from resource_compliance.sql), tag_checks,
--- policy_rules, policy_info, run_info, cost_coverage.
--- compliance_pct = 100 * compliant / in scope, NULL when nothing is in scope.
+-- failed_checks, policy_rules, policy_info, run_info, cost_coverage.
+-- compliance_pct = 100 * compliant / in scope, NULL when nothing is in scope; exempt resources
+-- are in scope and not compliant (resources_exempt counts them). violations and
+-- error_violations count the violations exemptions leave.
 -- cost_total, cost_in_scope, cost_compliant: sums of amortized cost over the same resources
 -- as the counts (a resource without a cost counts 0); cost_compliance_pct = 100 *
 -- cost_compliant / cost_in_scope, NULL when cost_in_scope is 0. All four are NULL when the
@@ -35,6 +37,7 @@ resource_rollups AS (
         count(*) AS resources_total,
         count(*) FILTER (WHERE in_scope) AS resources_in_scope,
         count(*) FILTER (WHERE compliant) AS resources_compliant,
+        count(*) FILTER (WHERE compliance_status = 'exempt') AS resources_exempt,
         sum(error_violations + warning_violations)::BIGINT AS violations,
         sum(error_violations)::BIGINT AS error_violations,
         coalesce(sum(amortized_cost), 0) AS cost_total,
@@ -45,8 +48,9 @@ resource_rollups AS (
 ),
 
 tag_key_rollups AS (
-    -- One row per required key, even when it applies to nothing: the resources a rule
-    -- applies to are its in-scope population; compliant ones have no violation of it.
+    -- One row per tag rule (required, then optional), even when it applies to nothing: the
+    -- resources a rule applies to are its in-scope population; compliant ones pass it,
+    -- exempt ones fail it under an exemption.
     SELECT
         'tag_key' AS dimension,
         rules.tag_key AS dimension_value,
@@ -54,14 +58,17 @@ tag_key_rollups AS (
         count(checks.resource_key) AS resources_total,
         count(checks.resource_key) AS resources_in_scope,
         count(checks.resource_key) FILTER (WHERE checks.violation_type IS NULL) AS resources_compliant,
-        count(checks.violation_type) AS violations,
-        count(checks.violation_type) FILTER (WHERE checks.severity = 'error') AS error_violations,
+        count(checks.resource_key) FILTER (WHERE failed.exempt) AS resources_exempt,
+        count(failed.check_id) FILTER (WHERE NOT failed.exempt) AS violations,
+        count(failed.check_id) FILTER (WHERE NOT failed.exempt AND failed.severity = 'error')
+            AS error_violations,
         coalesce(sum(resources.amortized_cost), 0) AS cost_total,
         coalesce(sum(resources.amortized_cost), 0) AS cost_in_scope,
         coalesce(sum(resources.amortized_cost) FILTER (WHERE checks.violation_type IS NULL), 0)
             AS cost_compliant
     FROM policy_rules AS rules
     LEFT JOIN tag_checks AS checks ON checks.rule_id = rules.rule_id
+    LEFT JOIN failed_checks AS failed ON failed.check_id = checks.check_id
     LEFT JOIN resource_compliance AS resources ON resources.resource_key = checks.resource_key
     GROUP BY rules.rule_id, rules.tag_key
 ),
@@ -78,6 +85,7 @@ SELECT
     resources_total,
     resources_in_scope,
     resources_compliant,
+    resources_exempt,
     100 * resources_compliant::DOUBLE / nullif(resources_in_scope, 0) AS compliance_pct,
     violations,
     error_violations,

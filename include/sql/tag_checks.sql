@@ -1,14 +1,15 @@
--- Produces: tag_checks — one row per (resource, required rule that applies to it), with the
--- rule's outcome, plus one row per prohibited tag found. violation_type is NULL when it passes.
+-- Produces: tag_checks — one row per (resource, tag rule that applies to it), with the rule's
+-- outcome, plus one row per prohibited tag found and one per resource over the tag limit.
+-- violation_type is NULL when the check passes.
 --
 -- Inputs: snapshot, policy_rules, policy_rule_applies_to, policy_allowed_values,
 -- policy_prohibited_keys, policy_info (the policy registered as data, never as SQL text).
--- Columns: resource_key, rule_id (NULL for prohibited tags), tag_key, violation_type,
--- severity, current_value, expected.
+-- Columns: check_id, resource_key, rule_id (NULL for prohibited tags and the tag limit),
+-- tag_key (NULL for the tag limit), violation_type, severity, current_value, expected.
+-- Globs arrive as LIKE patterns escaped with '\'; "ignoring case" means comparing lower().
 WITH
-applicable_rules AS (
-    -- A rule applies when one of its applies_to globs matches the resource type,
-    -- or when it has no applies_to at all.
+matching_rules AS (
+    -- Rules whose applies_to globs match the resource type, or that have no applies_to.
     SELECT
         snapshot.resource_key,
         snapshot.tags,
@@ -20,8 +21,22 @@ applicable_rules AS (
             SELECT 1
             FROM policy_rule_applies_to AS applies_to
             WHERE applies_to.rule_id = rules.rule_id
-              AND snapshot.resource_type GLOB applies_to.resource_type_glob
+              AND snapshot.resource_type LIKE applies_to.like_pattern ESCAPE '\'
         )
+),
+
+applicable_rules AS (
+    -- An optional rule gives way where a required rule with the same key applies.
+    SELECT *
+    FROM matching_rules AS matched
+    WHERE matched.required
+       OR NOT EXISTS (
+           SELECT 1
+           FROM matching_rules AS required_match
+           WHERE required_match.resource_key = matched.resource_key
+             AND required_match.required
+             AND required_match.tag_key = matched.tag_key
+       )
 ),
 
 rule_key_lookups AS (
@@ -55,11 +70,13 @@ rule_value_checks AS (
     FROM rule_key_lookups
 ),
 
-required_tag_outcomes AS (
-    -- At most one violation per rule, in this order of precedence.
+rule_outcomes AS (
+    -- At most one violation per rule, in this order of precedence; an optional rule
+    -- has nothing to say about a resource without its key.
     SELECT
         resource_key,
         rule_id,
+        required,
         tag_key,
         severity,
         exact_value,
@@ -74,12 +91,12 @@ required_tag_outcomes AS (
             WHEN has_exact_key AND pattern IS NOT NULL AND NOT value_matches_pattern THEN 'invalid_format'
             WHEN has_exact_key THEN NULL
             WHEN key_in_other_case IS NOT NULL THEN 'wrong_key_case'
-            ELSE 'missing_required_tag'
+            WHEN required THEN 'missing_required_tag'
         END AS violation_type
     FROM rule_value_checks
 ),
 
-required_tag_checks AS (
+rule_checks AS (
     SELECT
         resource_key,
         rule_id,
@@ -97,21 +114,22 @@ required_tag_checks AS (
             WHEN 'invalid_value' THEN expected_allowed
             WHEN 'invalid_format' THEN expected_format
         END AS expected
-    FROM required_tag_outcomes
+    FROM rule_outcomes
 ),
 
 resource_tags AS (
-    -- One row per tag of each resource.
+    -- One row per tag of each resource; keys starting with 'aws:' (any case) are AWS's own.
     SELECT
         resource_key,
         tag.key AS tag_key,
-        tag.value AS tag_value
+        tag.value AS tag_value,
+        starts_with(lower(tag.key), 'aws:') AS is_aws_key
     FROM (SELECT resource_key, unnest(map_entries(tags)) AS tag FROM snapshot)
 ),
 
 prohibited_tag_checks AS (
     -- One violation per tag key matching any prohibited glob, ignoring case;
-    -- keys AWS sets itself ('aws:...') are never the owner's doing.
+    -- keys AWS sets itself are never the owner's doing.
     SELECT
         resource_tags.resource_key,
         NULL::INTEGER AS rule_id,
@@ -122,14 +140,46 @@ prohibited_tag_checks AS (
         'key not present' AS expected
     FROM resource_tags
     CROSS JOIN policy_info
-    WHERE NOT starts_with(resource_tags.tag_key, 'aws:')
+    WHERE NOT resource_tags.is_aws_key
       AND EXISTS (
           SELECT 1
           FROM policy_prohibited_keys AS prohibited
-          WHERE lower(resource_tags.tag_key) GLOB lower(prohibited.key_glob)
+          WHERE lower(resource_tags.tag_key) LIKE lower(prohibited.like_pattern) ESCAPE '\'
       )
+),
+
+user_tag_counts AS (
+    SELECT
+        resource_key,
+        count(*) FILTER (WHERE NOT is_aws_key) AS user_tags
+    FROM resource_tags
+    GROUP BY resource_key
+),
+
+tag_limit_checks AS (
+    -- One violation per resource with more user tags than the policy allows.
+    SELECT
+        user_tag_counts.resource_key,
+        NULL::INTEGER AS rule_id,
+        NULL::VARCHAR AS tag_key,
+        'too_many_tags' AS violation_type,
+        policy_info.max_user_tags_severity AS severity,
+        user_tag_counts.user_tags::VARCHAR AS current_value,
+        policy_info.expected_max_tags AS expected
+    FROM user_tag_counts
+    CROSS JOIN policy_info
+    WHERE user_tag_counts.user_tags > policy_info.max_user_tags
+),
+
+all_checks AS (
+    SELECT * FROM rule_checks
+    UNION ALL
+    SELECT * FROM prohibited_tag_checks
+    UNION ALL
+    SELECT * FROM tag_limit_checks
 )
 
-SELECT * FROM required_tag_checks
-UNION ALL
-SELECT * FROM prohibited_tag_checks
+SELECT
+    row_number() OVER (ORDER BY resource_key, rule_id NULLS LAST, tag_key NULLS LAST) AS check_id,
+    *
+FROM all_checks

@@ -100,6 +100,18 @@ VIOLATIONS = Dataset(
     ),
 )
 
+EXEMPTED_VIOLATIONS = Dataset(
+    "exempted_violations",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            *VIOLATIONS.schema,
+            ("exemption_reason", pa.string()),
+            ("exemption_expires", pa.date32()),
+        ]
+    ),
+)
+
 RESOURCE_COMPLIANCE = Dataset(
     "resource_compliance",
     ("snapshot_date",),
@@ -114,8 +126,10 @@ RESOURCE_COMPLIANCE = Dataset(
             ("name", pa.string()),
             ("in_scope", pa.bool_()),
             ("compliant", pa.bool_()),
+            ("compliance_status", pa.string()),
             ("error_violations", pa.int64()),
             ("warning_violations", pa.int64()),
+            ("exempted_violations", pa.int64()),
             ("violation_types", pa.list_(pa.string())),
             ("tags", TAGS),
             ("cost_basis", pa.string()),
@@ -138,6 +152,7 @@ COMPLIANCE_SUMMARY = Dataset(
             ("resources_total", pa.int64()),
             ("resources_in_scope", pa.int64()),
             ("resources_compliant", pa.int64()),
+            ("resources_exempt", pa.int64()),
             ("compliance_pct", pa.float64()),
             ("violations", pa.int64()),
             ("error_violations", pa.int64()),
@@ -228,6 +243,7 @@ DATASETS: dict[str, Dataset] = {
         RESOURCES,
         COSTS,
         VIOLATIONS,
+        EXEMPTED_VIOLATIONS,
         RESOURCE_COMPLIANCE,
         COMPLIANCE_SUMMARY,
         ATTRIBUTION_GAP,

@@ -1,18 +1,22 @@
 """The tagging policy: a pydantic model, its YAML/JSON loader, and its form as DuckDB data.
 
-A policy is reviewed by people and applied by SQL. The model therefore rejects anything
-ambiguous (unknown fields, keys differing only in case, patterns RE2 cannot compile) with
-errors that name the file, the field path and the offending value; and ``to_tables``
-hands the policy to DuckDB as Arrow tables, so no key, value or pattern ever becomes
-part of SQL text.
+The language (documented with an example per feature in ``docs/policy.md`` and
+``include/policies/``): required and optional tag rules, prohibited key globs, a maximum number
+of user tags, and exemptions that expire. A policy is reviewed by people and applied by SQL.
+The model therefore rejects anything ambiguous (unknown fields, keys differing only in case,
+patterns RE2 cannot compile, values no resource could pass with) with errors that name the
+file, the field path, the offending value and the kind of error; and ``to_tables`` hands the
+policy to DuckDB as Arrow tables, so no key, value or pattern ever becomes part of SQL text.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pyarrow as pa
 import re2
@@ -22,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -31,6 +36,8 @@ Severity = Literal["error", "warning"]
 
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
+AWS_USER_TAGS_MAX = 50
+"""AWS allows 50 user tags per resource; keys AWS sets itself (``aws:...``) do not count."""
 LIKE_ESCAPE = "\\"
 """Escape character of every LIKE pattern built here; the SQL says ``ESCAPE '\\'``."""
 
@@ -39,6 +46,9 @@ POLICY_SUFFIXES = {".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
 TagKey = Annotated[str, Field(min_length=1, max_length=TAG_KEY_MAX)]
 AllowedValue = Annotated[str, Field(max_length=TAG_VALUE_MAX)]
 Glob = Annotated[str, Field(min_length=1)]
+"""A glob of this language: ``*`` matches any run of characters, ``?`` exactly one; nothing else
+is special (no brackets), so a glob means the same in the SQL (LIKE) and in every reader."""
+MetadataValue = str | int | float | bool | date | list[str] | None
 
 
 class PolicyError(ValueError):
@@ -49,8 +59,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RequiredTag(_Strict):
-    """One tag every resource the rule applies to must carry."""
+class TagRule(_Strict):
+    """A tag the rule's resources must carry (``required_tags``) or, if they carry it, must get
+    right (``optional_tags``): the key's capitalisation, a non-blank value, allowed values, a pattern."""
 
     key: TagKey
     description: str | None = None
@@ -73,10 +84,10 @@ class RequiredTag(_Strict):
     @field_validator("key")
     @classmethod
     def _not_reserved(cls, key: str) -> str:
-        # AWS reserves the prefix in any case; nobody can set such a tag, so requiring it is a bug.
-        if key.lower().startswith("aws:"):
+        # AWS reserves the prefix in any case; nobody can set such a tag, so a rule on it is a bug.
+        if is_aws_key(key):
             raise PydanticCustomError(
-                "reserved_key", "keys starting with 'aws:' are reserved by AWS and cannot be required"
+                "reserved_key", "keys starting with 'aws:' are reserved by AWS and cannot be checked"
             )
         return key
 
@@ -85,18 +96,32 @@ class RequiredTag(_Strict):
     def _pattern_compiles(cls, pattern: str | None) -> str | None:
         # DuckDB uses RE2 too: a pattern that compiles here behaves the same in regexp_full_match.
         if pattern is not None:
-            options = re2.Options()
-            options.log_errors = False  # the error goes into our message, not onto stderr
-            try:
-                re2.compile(pattern, options)
-            except re2.error as exc:
-                reason = exc.args[0] if exc.args else "error"
-                if isinstance(reason, bytes):
-                    reason = reason.decode("utf-8", "replace")
-                raise PydanticCustomError(
-                    "re2_pattern", "not a valid RE2 pattern: {reason}", {"reason": str(reason)}
-                ) from None
+            compile_re2(pattern)
         return pattern
+
+    @model_validator(mode="after")
+    def _allowed_values_reachable(self) -> TagRule:
+        # A value no resource could ever pass with is a typo in the policy, not a rule.
+        for index, value in enumerate(self.allowed_values or ()):
+            if is_blank(value):
+                raise PydanticCustomError(
+                    "blank_allowed_value",
+                    "allowed_values[{index}] is blank, but a blank value is always an empty_value violation",
+                    {"index": index, "path": f"allowed_values[{index}]", "value": value},
+                )
+            if self.pattern is not None and "*" not in value and not full_match(self.pattern, value):
+                raise PydanticCustomError(
+                    "unreachable_allowed_value",
+                    "allowed_values[{index}] does not match the rule's pattern {pattern!r}, "
+                    "so a resource with it would always fail",
+                    {
+                        "index": index,
+                        "pattern": self.pattern,
+                        "path": f"allowed_values[{index}]",
+                        "value": value,
+                    },
+                )
+        return self
 
     @property
     def expected_text(self) -> dict[str, str]:
@@ -113,87 +138,184 @@ class RequiredTag(_Strict):
         return texts
 
 
+RequiredTag = TagRule
+"""The name of ``TagRule`` before optional tags existed."""
+
+
+class Exemption(_Strict):
+    """Checks waived for some resources until a date: the resource is reported exempt, not compliant."""
+
+    resources: list[Glob] = Field(
+        min_length=1, description="Globs matched against each resource's ARN or id (case-sensitive)."
+    )
+    keys: list[Glob] | None = Field(
+        default=None,
+        min_length=1,
+        description="Tag-key globs (case-insensitive) whose violations are waived; omitted means all checks.",
+    )
+    reason: Annotated[str, Field(min_length=1)]
+    expires: date = Field(description="Last day the exemption applies; from the next day it no longer does.")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_not_blank(cls, reason: str) -> str:
+        if is_blank(reason):
+            raise PydanticCustomError("blank_reason", "an exemption needs a reason people can read")
+        return reason
+
+
 class TaggingPolicy(_Strict):
-    """Required tags and prohibited keys, versioned so every result records what it was scored by."""
+    """Tag rules, prohibited keys, a tag limit and exemptions, versioned so every result records
+    what it was scored by."""
 
     version: Annotated[str, Field(min_length=1)]
+    name: str | None = None
     description: str | None = None
-    required_tags: list[RequiredTag] = Field(default_factory=list)
+    metadata: dict[str, MetadataValue] = Field(
+        default_factory=dict, description="Free-form facts about the policy (owner, source, ticket...)."
+    )
+    required_tags: list[TagRule] = Field(default_factory=list)
+    optional_tags: list[TagRule] = Field(
+        default_factory=list, description="Rules checked only on resources that carry the key (in any case)."
+    )
     prohibited_keys: list[Glob] = Field(
         default_factory=list, description="Key globs that must never be set, matched case-insensitively."
     )
     prohibited_severity: Severity = "error"
+    max_user_tags: Annotated[int, Field(strict=True, ge=1, le=AWS_USER_TAGS_MAX)] | None = Field(
+        default=None, description="At most this many tags per resource; 'aws:' keys do not count."
+    )
+    max_user_tags_severity: Severity = "error"
+    exemptions: list[Exemption] = Field(default_factory=list)
 
-    @field_validator("required_tags", "prohibited_keys", mode="before")
+    @field_validator(
+        "required_tags", "optional_tags", "prohibited_keys", "exemptions", "metadata", mode="before"
+    )
     @classmethod
-    def _blank_list_is_empty(cls, value: object) -> object:
+    def _blank_is_empty(cls, value: object, info: ValidationInfo) -> object:
         # ``prohibited_keys:`` with every entry commented out is YAML null; read it as "none".
-        return [] if value is None else value
+        if value is None:
+            return {} if info.field_name == "metadata" else []
+        return value
 
     @model_validator(mode="after")
     def _keys_unambiguous_and_policy_not_empty(self) -> TaggingPolicy:
-        seen: dict[str, int] = {}
-        for index, rule in enumerate(self.required_tags):
-            first = seen.setdefault(rule.key.lower(), index)
-            if first != index:
-                raise PydanticCustomError(
-                    "duplicate_key",
-                    "'{key}' differs only in case from required_tags[{first}].key "
-                    "'{other}': a resource could never satisfy both",
-                    {
-                        "key": rule.key,
-                        "first": first,
-                        "other": self.required_tags[first].key,
-                        "path": f"required_tags[{index}].key",
-                        "value": rule.key,
-                    },
-                )
-        if not self.required_tags and not self.prohibited_keys:
+        self._check_keys_unique("required_tags", self.required_tags, {})
+        required_keys = {
+            fold_case(rule.key): (index, rule.key) for index, rule in enumerate(self.required_tags)
+        }
+        self._check_keys_unique("optional_tags", self.optional_tags, required_keys)
+        for field, index, rule in self.tag_rules_by_field():
+            for glob in self.prohibited_keys:
+                if glob_matches(glob, rule.key, case_sensitive=False):
+                    raise PydanticCustomError(
+                        "prohibited_rule_key",
+                        "'{key}' is also prohibited by prohibited_keys glob {glob!r}: "
+                        "a resource could never satisfy both",
+                        {"key": rule.key, "glob": glob, "path": f"{field}[{index}].key", "value": rule.key},
+                    )
+        if not (self.required_tags or self.optional_tags or self.prohibited_keys or self.max_user_tags):
             raise PydanticCustomError(
                 "empty_policy",
-                "the policy has no required_tags and no prohibited_keys, so it would check nothing",
+                "the policy has no required_tags, optional_tags, prohibited_keys or max_user_tags, "
+                "so it would check nothing",
                 {"path": "required_tags", "value": []},
             )
         return self
+
+    @staticmethod
+    def _check_keys_unique(
+        field: str, rules: list[TagRule], required_keys: dict[str, tuple[int, str]]
+    ) -> None:
+        """No two rules of one list share a key ignoring case; an optional rule may repeat a
+        required key only exactly (then it covers the types the required rule does not)."""
+        seen: dict[str, int] = {}
+        for index, rule in enumerate(rules):
+            folded = fold_case(rule.key)
+            first = seen.setdefault(folded, index)
+            other = (f"{field}[{first}].key", rules[first].key) if first != index else None
+            if other is None and folded in required_keys and required_keys[folded][1] != rule.key:
+                other = (f"required_tags[{required_keys[folded][0]}].key", required_keys[folded][1])
+            if other is not None:
+                raise PydanticCustomError(
+                    "duplicate_key",
+                    "'{key}' differs only in case from {other_path} '{other}': "
+                    "a resource could never satisfy both",
+                    {
+                        "key": rule.key,
+                        "other_path": other[0],
+                        "other": other[1],
+                        "path": f"{field}[{index}].key",
+                        "value": rule.key,
+                    },
+                )
+
+    def tag_rules_by_field(self) -> list[tuple[str, int, TagRule]]:
+        """Every tag rule with the list it is in and its index there, required first."""
+        return [("required_tags", index, rule) for index, rule in enumerate(self.required_tags)] + [
+            ("optional_tags", index, rule) for index, rule in enumerate(self.optional_tags)
+        ]
 
     def summary(self) -> str:
         """One line for humans: what this policy checks."""
         errors = sum(rule.severity == "error" for rule in self.required_tags)
         warnings = len(self.required_tags) - errors
-        return (
-            f"version {self.version}, {len(self.required_tags)} required tags "
-            f"({errors} error, {warnings} warning), {len(self.prohibited_keys)} prohibited key globs"
-        )
+        parts = [
+            f"version {self.version}",
+            f"{len(self.required_tags)} required tags ({errors} error, {warnings} warning)",
+        ]
+        if self.optional_tags:
+            parts.append(f"{len(self.optional_tags)} optional tags")
+        parts.append(f"{len(self.prohibited_keys)} prohibited key globs")
+        if self.max_user_tags is not None:
+            parts.append(f"at most {self.max_user_tags} user tags")
+        if self.exemptions:
+            parts.append(f"{len(self.exemptions)} exemptions")
+        return ", ".join(parts)
 
     def to_tables(self) -> dict[str, pa.Table]:
         """The policy as Arrow tables to register in DuckDB under these names.
 
-        Policy values reach SQL only as data. Tables (rule_id = position in required_tags):
+        Policy values reach SQL only as data. Every glob comes with its ``like_pattern`` (see
+        ``glob_to_like``), to use with ``ESCAPE '\\\\'``. Tables:
 
-        - ``policy_info``: one row, ``policy_version``, ``prohibited_severity``.
-        - ``policy_rules``: ``rule_id, tag_key, severity, pattern, has_allowed_values,
-          case_sensitive_values, applies_to_all`` and the ``expected_*`` texts.
-        - ``policy_rule_applies_to``: ``rule_id, resource_type_glob``.
-        - ``policy_allowed_values``: ``rule_id, allowed_value, like_pattern`` (the ``*``
-          wildcard translated to LIKE, to use with ``ESCAPE '\\'``).
-        - ``policy_prohibited_keys``: ``key_glob``.
+        - ``policy_info``: one row, ``policy_version``, ``prohibited_severity``, ``max_user_tags``
+          (NULL: no limit), ``max_user_tags_severity``, ``expected_max_tags``.
+        - ``policy_rules``: ``rule_id`` (required rules first, in order, then optional ones),
+          ``tag_key, required, severity, pattern, has_allowed_values, case_sensitive_values,
+          applies_to_all`` and the ``expected_*`` texts.
+        - ``policy_rule_applies_to``: ``rule_id, resource_type_glob, like_pattern``.
+        - ``policy_allowed_values``: ``rule_id, allowed_value, like_pattern`` (only ``*`` is a
+          wildcard in values, as in AWS tag policies).
+        - ``policy_prohibited_keys``: ``key_glob, like_pattern``.
+        - ``policy_exemptions``: ``exemption_id, reason, expires, all_keys``.
+        - ``policy_exemption_resources``: ``exemption_id, resource_glob, like_pattern``.
+        - ``policy_exemption_keys``: ``exemption_id, key_glob, like_pattern``.
         """
-        rules = self.required_tags
-        expected = [rule.expected_text for rule in rules]
+        rules = [(rule, field == "required_tags") for field, _, rule in self.tag_rules_by_field()]
+        expected = [rule.expected_text for rule, _ in rules]
+        limit = self.max_user_tags
         return {
             "policy_info": pa.table(
-                {"policy_version": [self.version], "prohibited_severity": [self.prohibited_severity]},
+                {
+                    "policy_version": [self.version],
+                    "prohibited_severity": [self.prohibited_severity],
+                    "max_user_tags": [limit],
+                    "max_user_tags_severity": [self.max_user_tags_severity],
+                    "expected_max_tags": [None if limit is None else f"at most {limit} user tags"],
+                },
                 schema=POLICY_TABLE_SCHEMAS["policy_info"],
             ),
             "policy_rules": pa.table(
                 {
                     "rule_id": list(range(len(rules))),
-                    "tag_key": [rule.key for rule in rules],
-                    "severity": [rule.severity for rule in rules],
-                    "pattern": [rule.pattern for rule in rules],
-                    "has_allowed_values": [rule.allowed_values is not None for rule in rules],
-                    "case_sensitive_values": [rule.case_sensitive_values for rule in rules],
-                    "applies_to_all": [rule.applies_to is None for rule in rules],
+                    "tag_key": [rule.key for rule, _ in rules],
+                    "required": [required for _, required in rules],
+                    "severity": [rule.severity for rule, _ in rules],
+                    "pattern": [rule.pattern for rule, _ in rules],
+                    "has_allowed_values": [rule.allowed_values is not None for rule, _ in rules],
+                    "case_sensitive_values": [rule.case_sensitive_values for rule, _ in rules],
+                    "applies_to_all": [rule.applies_to is None for rule, _ in rules],
                     "expected_key": [texts["missing_required_tag"] for texts in expected],
                     "expected_non_empty": [texts["empty_value"] for texts in expected],
                     "expected_allowed": [texts.get("invalid_value") for texts in expected],
@@ -203,20 +325,59 @@ class TaggingPolicy(_Strict):
             ),
             "policy_rule_applies_to": _rows_table(
                 "policy_rule_applies_to",
-                ((rule_id, glob) for rule_id, rule in enumerate(rules) for glob in rule.applies_to or ()),
+                (
+                    (rule_id, glob, glob_to_like(glob))
+                    for rule_id, (rule, _) in enumerate(rules)
+                    for glob in dict.fromkeys(rule.applies_to or ())
+                ),
             ),
             "policy_allowed_values": _rows_table(
                 "policy_allowed_values",
                 (
                     (rule_id, value, wildcard_to_like(value))
-                    for rule_id, rule in enumerate(rules)
+                    for rule_id, (rule, _) in enumerate(rules)
                     for value in rule.allowed_values or ()
                 ),
             ),
             "policy_prohibited_keys": _rows_table(
-                "policy_prohibited_keys", ((glob,) for glob in dict.fromkeys(self.prohibited_keys))
+                "policy_prohibited_keys",
+                ((glob, glob_to_like(glob)) for glob in dict.fromkeys(self.prohibited_keys)),
+            ),
+            "policy_exemptions": _rows_table(
+                "policy_exemptions",
+                (
+                    (exemption_id, exemption.reason, exemption.expires, exemption.keys is None)
+                    for exemption_id, exemption in enumerate(self.exemptions)
+                ),
+            ),
+            "policy_exemption_resources": _rows_table(
+                "policy_exemption_resources",
+                (
+                    (exemption_id, glob, glob_to_like(glob))
+                    for exemption_id, exemption in enumerate(self.exemptions)
+                    for glob in dict.fromkeys(exemption.resources)
+                ),
+            ),
+            "policy_exemption_keys": _rows_table(
+                "policy_exemption_keys",
+                (
+                    (exemption_id, glob, glob_to_like(glob))
+                    for exemption_id, exemption in enumerate(self.exemptions)
+                    for glob in dict.fromkeys(exemption.keys or ())
+                ),
             ),
         }
+
+
+def _glob_table_schema(glob_column: str, id_column: str | None = None) -> pa.Schema:
+    id_fields = [pa.field(id_column, pa.int32(), nullable=False)] if id_column else []
+    return pa.schema(
+        [
+            *id_fields,
+            pa.field(glob_column, pa.string(), nullable=False),
+            pa.field("like_pattern", pa.string(), nullable=False),
+        ]
+    )
 
 
 POLICY_TABLE_SCHEMAS: dict[str, pa.Schema] = {
@@ -224,12 +385,16 @@ POLICY_TABLE_SCHEMAS: dict[str, pa.Schema] = {
         [
             pa.field("policy_version", pa.string(), nullable=False),
             pa.field("prohibited_severity", pa.string(), nullable=False),
+            pa.field("max_user_tags", pa.int32()),
+            pa.field("max_user_tags_severity", pa.string(), nullable=False),
+            pa.field("expected_max_tags", pa.string()),
         ]
     ),
     "policy_rules": pa.schema(
         [
             pa.field("rule_id", pa.int32(), nullable=False),
             pa.field("tag_key", pa.string(), nullable=False),
+            pa.field("required", pa.bool_(), nullable=False),
             pa.field("severity", pa.string(), nullable=False),
             pa.field("pattern", pa.string()),
             pa.field("has_allowed_values", pa.bool_(), nullable=False),
@@ -241,12 +406,7 @@ POLICY_TABLE_SCHEMAS: dict[str, pa.Schema] = {
             pa.field("expected_format", pa.string()),
         ]
     ),
-    "policy_rule_applies_to": pa.schema(
-        [
-            pa.field("rule_id", pa.int32(), nullable=False),
-            pa.field("resource_type_glob", pa.string(), nullable=False),
-        ]
-    ),
+    "policy_rule_applies_to": _glob_table_schema("resource_type_glob", "rule_id"),
     "policy_allowed_values": pa.schema(
         [
             pa.field("rule_id", pa.int32(), nullable=False),
@@ -254,7 +414,17 @@ POLICY_TABLE_SCHEMAS: dict[str, pa.Schema] = {
             pa.field("like_pattern", pa.string(), nullable=False),
         ]
     ),
-    "policy_prohibited_keys": pa.schema([pa.field("key_glob", pa.string(), nullable=False)]),
+    "policy_prohibited_keys": _glob_table_schema("key_glob"),
+    "policy_exemptions": pa.schema(
+        [
+            pa.field("exemption_id", pa.int32(), nullable=False),
+            pa.field("reason", pa.string(), nullable=False),
+            pa.field("expires", pa.date32(), nullable=False),
+            pa.field("all_keys", pa.bool_(), nullable=False),
+        ]
+    ),
+    "policy_exemption_resources": _glob_table_schema("resource_glob", "exemption_id"),
+    "policy_exemption_keys": _glob_table_schema("key_glob", "exemption_id"),
 }
 
 
@@ -267,16 +437,55 @@ def _rows_table(name: str, rows: Iterable[Sequence[object]]) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
-def wildcard_to_like(value: str) -> str:
-    """Translate an AWS tag-policy value (``*`` = any run of characters) into a LIKE pattern.
+# --- the language's primitives, shared by the model, the importer and the tests' reference ----
 
-    LIKE's own metacharacters (``%``, ``_``) and the escape character are escaped so they
-    match literally; use the result with ``ESCAPE '\\'``.
+BLANK_CHARACTERS = " \t\n\v\f\r"
+"""A value made only of these (or empty) is blank: the ``empty_value`` violation."""
+
+
+def is_blank(value: str) -> bool:
+    return all(char in BLANK_CHARACTERS for char in value)
+
+
+def fold_case(text: str) -> str:
+    """Lower-case ``text`` one character at a time, exactly as DuckDB's ``lower()`` does.
+
+    "Ignoring case" in this language means equal after ``fold_case``. Python's ``str.lower``
+    differs from DuckDB for 'İ' (it gives 'i' + U+0307, DuckDB 'i') and for a final capital
+    sigma (context-dependent in Python, not in DuckDB); per character, but for 'İ', they agree.
     """
+    return "".join("i" if char == "\u0130" else char.lower() for char in text)
+
+
+def is_aws_key(key: str) -> bool:
+    """Keys AWS sets itself; AWS reserves the prefix in any case, and they count for no limit."""
+    return fold_case(key[:4]) == "aws:"
+
+
+def compile_re2(pattern: str) -> re2._Regexp:
+    """Compile with RE2 (as DuckDB does) or raise the ``re2_pattern`` validation error."""
+    options = re2.Options()
+    options.log_errors = False  # the error goes into our message, not onto stderr
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "error"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise PydanticCustomError(
+            "re2_pattern", "not a valid RE2 pattern: {reason}", {"reason": str(reason)}
+        ) from None
+
+
+def full_match(pattern: str, value: str) -> bool:
+    return compile_re2(pattern).fullmatch(value) is not None
+
+
+def _to_like(text: str, wildcards: dict[str, str]) -> str:
     out = []
-    for char in value:
-        if char == "*":
-            out.append("%")
+    for char in text:
+        if char in wildcards:
+            out.append(wildcards[char])
         elif char in ("%", "_", LIKE_ESCAPE):
             out.append(LIKE_ESCAPE + char)
         else:
@@ -284,11 +493,39 @@ def wildcard_to_like(value: str) -> str:
     return "".join(out)
 
 
+def wildcard_to_like(value: str) -> str:
+    """Translate an AWS tag-policy value (``*`` = any run of characters) into a LIKE pattern.
+
+    LIKE's own metacharacters (``%``, ``_``) and the escape character are escaped so they
+    match literally; use the result with ``ESCAPE '\\'``.
+    """
+    return _to_like(value, {"*": "%"})
+
+
+def glob_to_like(glob: str) -> str:
+    """Translate a policy glob (``*`` any run, ``?`` one character) into a LIKE pattern."""
+    return _to_like(glob, {"*": "%", "?": "_"})
+
+
+def glob_matches(glob: str, text: str, case_sensitive: bool = True) -> bool:
+    """Whether ``text`` matches the policy glob, as the SQL's LIKE on ``glob_to_like`` does."""
+    body = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in glob)
+    flags = re.DOTALL | (0 if case_sensitive else re.IGNORECASE)
+    return re.fullmatch(body, text, flags) is not None
+
+
 # --- loading ---------------------------------------------------------------------------------
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
+    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one) and
+    leaves dates as text, so pydantic validates them and names the field (PyYAML would crash
+    on ``2027-02-30`` without saying where)."""
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[object] = set()
@@ -351,7 +588,8 @@ def _short_repr(value: object, limit: int = 300) -> str:
 
 
 def validation_messages(exc: ValidationError) -> list[str]:
-    """One line per pydantic error: field path, message and the value found there."""
+    """One line per pydantic error: field path, message, the value found there and, in
+    brackets, the error's name (``duplicate_key``, ``re2_pattern``...; see docs/policy.md)."""
     lines = []
     for error in exc.errors(include_url=False):
         context = error.get("ctx") or {}
@@ -359,7 +597,7 @@ def validation_messages(exc: ValidationError) -> list[str]:
         line = f"{path}: {error['msg']}"
         if error["type"] != "missing":
             line += f" (got {_short_repr(context.get('value', error.get('input')))})"
-        lines.append(line)
+        lines.append(f"{line} [{error['type']}]")
     return lines
 
 

@@ -31,7 +31,9 @@ from tag_compliance.policy import TaggingPolicy
 SCORING_STEPS: tuple[str, ...] = (
     "snapshot",
     "tag_checks",
+    "failed_checks",
     "violations",
+    "exempted_violations",
     "resource_costs",
     "resource_compliance",
     "compliance_summary",
@@ -42,6 +44,7 @@ SCORING_STEPS: tuple[str, ...] = (
 # kept (resource_compliance also carries resource_key for the steps after it).
 OUTPUTS: dict[str, lake.Dataset] = {
     "violations": lake.VIOLATIONS,
+    "exempted_violations": lake.EXEMPTED_VIOLATIONS,
     "resource_compliance": lake.RESOURCE_COMPLIANCE,
     "compliance_summary": lake.COMPLIANCE_SUMMARY,
     "attribution_gap": lake.ATTRIBUTION_GAP,
@@ -61,7 +64,7 @@ COST_COVERAGE_SCHEMA = pa.schema(
     [pa.field("has_costs", pa.bool_()), pa.field("has_resource_costs", pa.bool_())]
 )
 # ``run_info``: one row describing the run itself (data, never spliced into SQL text).
-RUN_INFO_SCHEMA = pa.schema([pa.field("inventory_as_of", pa.date32())])
+RUN_INFO_SCHEMA = pa.schema([pa.field("inventory_as_of", pa.date32()), pa.field("scored_date", pa.date32())])
 
 
 class SnapshotNotFoundError(LookupError):
@@ -115,6 +118,7 @@ class ScoreResult:
     resource_compliance: int
     compliance_summary: int
     attribution_gap: int = 0
+    exempted_violations: int = 0
     has_costs: bool = False
     has_resource_costs: bool = False
     files: dict[str, Path] = field(default_factory=dict)
@@ -159,9 +163,17 @@ def register_costs(con: duckdb.DuckDBPyConnection, costs: DayCosts) -> None:
     con.register("cost_service_map", cost_service_map_table())
 
 
-def register_run_info(con: duckdb.DuckDBPyConnection, inventory_as_of: date | None) -> None:
-    """Make ``run_info`` visible to SQL: one row, ``inventory_as_of`` (DATE, may be NULL)."""
-    con.register("run_info", pa.table({"inventory_as_of": [inventory_as_of]}, schema=RUN_INFO_SCHEMA))
+def register_run_info(
+    con: duckdb.DuckDBPyConnection, inventory_as_of: date | None, scored_date: date | None
+) -> None:
+    """Make ``run_info`` visible to SQL: one row, ``inventory_as_of`` and ``scored_date`` (DATEs,
+    may be NULL)."""
+    con.register(
+        "run_info",
+        pa.table(
+            {"inventory_as_of": [inventory_as_of], "scored_date": [scored_date]}, schema=RUN_INFO_SCHEMA
+        ),
+    )
 
 
 def score_resources(
@@ -169,6 +181,7 @@ def score_resources(
     policy: TaggingPolicy,
     costs: DayCosts | None = None,
     inventory_as_of: date | None = None,
+    scored_date: date | None = None,
 ) -> dict[str, pa.Table]:
     """Score the relation ``snapshot_resources`` visible to ``con``; return the outputs.
 
@@ -176,12 +189,19 @@ def score_resources(
     scored as of a day with no costs (cost columns NULL, no attribution gap rows).
     ``inventory_as_of`` is the date the resources were inventoried, recorded in every output's
     ``inventory_as_of`` column; NULL when not given (resources that do not come from a lake
-    snapshot have no inventory date). Separate from ``score_snapshot`` so tests and the sandbox
-    can score resources that do not come from the lake, through exactly the same SQL.
+    snapshot have no inventory date). ``scored_date`` is the day being scored, the day the
+    policy's exemptions are judged on (default ``inventory_as_of``); a policy with exemptions
+    needs one of the two. Separate from ``score_snapshot`` so tests and the sandbox can score
+    resources that do not come from the lake, through exactly the same SQL.
     """
+    scored_date = scored_date if scored_date is not None else inventory_as_of
+    if policy.exemptions and scored_date is None:
+        raise ValueError(
+            f"policy {policy.version} has exemptions, which expire: pass the scored_date they are judged on"
+        )
     register_policy(con, policy)
     register_costs(con, costs if costs is not None else DayCosts.none())
-    register_run_info(con, inventory_as_of)
+    register_run_info(con, inventory_as_of, scored_date)
     for step in SCORING_STEPS:
         # The step name is one of our constants, never data.
         con.execute(f"CREATE OR REPLACE TEMP TABLE {step} AS\n{load_sql(step)}")
@@ -324,7 +344,9 @@ def score_snapshot(
             {"files": files, "hive_types": hive_types(lake.RESOURCES)},
         )
         costs = read_day_costs(con, lake_root, snapshot_date)
-        outputs = score_resources(con, policy, costs, inventory_as_of=inventory_as_of)
+        outputs = score_resources(
+            con, policy, costs, inventory_as_of=inventory_as_of, scored_date=snapshot_date
+        )
         resource_count = con.execute("SELECT count(*) FROM snapshot").fetchone()[0]
 
     written = {
@@ -339,6 +361,7 @@ def score_snapshot(
         resource_compliance=outputs["resource_compliance"].num_rows,
         compliance_summary=outputs["compliance_summary"].num_rows,
         attribution_gap=outputs["attribution_gap"].num_rows,
+        exempted_violations=outputs["exempted_violations"].num_rows,
         has_costs=costs.has_costs,
         has_resource_costs=costs.has_resource_costs,
         files=written,

@@ -64,15 +64,41 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "resource_type": "Type of the resource.",
         "resource_id": "Id of the resource.",
         "arn": "ARN of the resource.",
-        "tag_key": "The required key of the failed rule; for prohibited_tag, the key found.",
+        "tag_key": "The key of the failed tag rule; for prohibited_tag, the key found; NULL for "
+        "too_many_tags.",
         "violation_type": "missing_required_tag, wrong_key_case, empty_value, invalid_value, "
-        "invalid_format or prohibited_tag.",
+        "invalid_format, prohibited_tag or too_many_tags (see docs/policy.md). Violations an exemption "
+        "waives are in exempted_violations instead.",
         "severity": "'error' or 'warning' (from the policy).",
-        "current_value": "The offending value; the key found for wrong_key_case; NULL when missing.",
+        "current_value": "The offending value; the key found for wrong_key_case; the number of user "
+        "tags for too_many_tags; NULL when missing.",
         "expected": "Short text saying what would pass.",
         "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
         "an inventory of its own the nearest earlier snapshot_date of resources.",
         "policy_version": "Version of the policy the snapshot was scored with.",
+    },
+    "exempted_violations": {
+        "snapshot_date": "Snapshot scored.",
+        "account_id": "Account of the resource.",
+        "region": "Region of the resource.",
+        "resource_type": "Type of the resource.",
+        "resource_id": "Id of the resource.",
+        "arn": "ARN of the resource.",
+        "tag_key": "The key of the failed tag rule; for prohibited_tag, the key found; NULL for "
+        "too_many_tags.",
+        "violation_type": "missing_required_tag, wrong_key_case, empty_value, invalid_value, "
+        "invalid_format, prohibited_tag or too_many_tags: violations an exemption in force on "
+        "snapshot_date waives.",
+        "severity": "'error' or 'warning' (from the policy).",
+        "current_value": "The offending value; the key found for wrong_key_case; the number of user "
+        "tags for too_many_tags; NULL when missing.",
+        "expected": "Short text saying what would pass.",
+        "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
+        "an inventory of its own the nearest earlier snapshot_date of resources.",
+        "policy_version": "Version of the policy the snapshot was scored with.",
+        "exemption_reason": "Reason of the exemption that waives the violation (the first in the policy "
+        "that matches).",
+        "exemption_expires": "Last day that exemption applies.",
     },
     "resource_compliance": {
         "snapshot_date": "Snapshot scored.",
@@ -83,11 +109,16 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "resource_id": "Id of the resource.",
         "arn": "ARN of the resource.",
         "name": "Display name of the resource.",
-        "in_scope": "True when at least one required-tag rule applies to the resource.",
-        "compliant": "In scope and no error-severity violation; NULL when not in scope.",
-        "error_violations": "Violations of severity error (prohibited tags included).",
-        "warning_violations": "Violations of severity warning.",
-        "violation_types": "Sorted distinct violation types of the resource.",
+        "in_scope": "True when at least one required or optional tag rule applies to the resource.",
+        "compliant": "compliance_status = 'compliant'; NULL when not in scope.",
+        "compliance_status": "'compliant' (in scope, no error-severity violation), 'non_compliant', "
+        "'exempt' (its only error-severity violations are exempted: not compliant, not to fix) or "
+        "'out_of_scope'.",
+        "error_violations": "Violations of severity error (prohibited tags and the tag limit included; "
+        "exempted ones not).",
+        "warning_violations": "Violations of severity warning (exempted ones not).",
+        "exempted_violations": "Violations an exemption waives.",
+        "violation_types": "Sorted distinct violation types of the resource (exempted ones not).",
         "tags": "The resource's tags as scored.",
         "cost_basis": "'resource' (its own Cost Explorer rows: 0 when it has none), 'service_average' "
         "(an equal share of its account's total for its service), or NULL (no costs for the day, or no "
@@ -102,13 +133,16 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
     "compliance_summary": {
         "snapshot_date": "Snapshot scored.",
         "dimension": "overall, account, region, service, resource_type or tag_key.",
-        "dimension_value": "'all' for overall; else the account id, region, service, type or required key.",
+        "dimension_value": "'all' for overall; else the account id, region, service, type or the key of "
+        "a tag rule.",
         "resources_total": "Resources in the group (for tag_key: resources the rule applies to).",
         "resources_in_scope": "In-scope resources (for tag_key: resources the rule applies to).",
         "resources_compliant": "Compliant resources (for tag_key: no violation of that rule).",
+        "resources_exempt": "Exempt resources: in scope, counted as not compliant (for tag_key: failing "
+        "that rule under an exemption).",
         "compliance_pct": "100 * compliant / in scope; NULL when nothing is in scope.",
-        "violations": "All violations in the group (for tag_key: of that rule).",
-        "error_violations": "Error-severity violations in the group.",
+        "violations": "All violations in the group, exempted ones not (for tag_key: of that rule).",
+        "error_violations": "Error-severity violations in the group, exempted ones not.",
         "cost_total": "Amortized cost of the group's resources (a resource without a cost counts 0); "
         "NULL when the day has no costs.",
         "cost_in_scope": "Amortized cost of its in-scope resources (for tag_key: those the rule applies "
@@ -127,9 +161,10 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "service": "Our service name (ec2, s3, ...); NULL for a Cost Explorer service without a collector.",
         "cost_explorer_service": "Cost Explorer SERVICE value; NULL for a type it has no service for.",
         "resource_type": "Type of the resources; NULL for no_resource.",
-        "tag_key": "Required key (tag_violation only). Rows with tag_key NULL add up to the day's total "
+        "tag_key": "Key of a tag rule (tag_violation only). Rows with tag_key NULL add up to the day's total "
         "amortized cost minus the cost of compliant resources.",
-        "gap_reason": "'non_compliant' (in scope, not compliant), 'out_of_scope' (no rule applies), "
+        "gap_reason": "'non_compliant' (in scope, an error-severity violation), 'exempt' (in scope, "
+        "not compliant only through exempted violations), 'out_of_scope' (no rule applies), "
         "'no_resource' (service spend not given to any resource of the snapshot: deleted resources, "
         "services without a collector, tax, ...) or 'tag_violation' (resources failing the key's rule).",
         "severity": "Severity of the key's rule (tag_violation only).",
@@ -173,9 +208,12 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
     "compliance_trend": {
         "snapshot_date": "Snapshot scored.",
         "dimension": "overall, account, region, service, resource_type or tag_key.",
-        "dimension_value": "'all' for overall; else the account id, region, service, type or required key.",
+        "dimension_value": "'all' for overall; else the account id, region, service, type or the key of "
+        "a tag rule.",
         "resources_in_scope": "In-scope resources (for tag_key: resources the rule applies to).",
         "resources_compliant": "Compliant resources (for tag_key: no violation of that rule).",
+        "resources_exempt": "Exempt resources: in scope, counted as not compliant (for tag_key: failing "
+        "that rule under an exemption).",
         "compliance_pct": "100 * compliant / in scope; NULL when nothing is in scope.",
         "violations": "All violations in the group (for tag_key: of that rule).",
         "cost_in_scope": "Amortized cost of the in-scope resources; NULL when the day has no costs.",
