@@ -38,6 +38,19 @@ def test_a_malformed_policy_fails_the_first_task_naming_file_and_field(tmp_path,
         pipeline.plan({}, settings.model_copy(update={"policy": policy}))
 
 
+def test_an_exemption_expiry_that_is_not_a_date_fails_the_first_task(tmp_path, settings):
+    policy = tmp_path / "team-policy.yaml"
+    policy.write_text(
+        'version: "1"\nrequired_tags:\n  - key: CostCenter\nexemptions:\n'
+        "  - resources: [i-1]\n    reason: legacy\n    expires: 2027-02-30\n"
+    )
+    with pytest.raises(
+        PolicyError,
+        match=r"team-policy\.yaml: exemptions\[0\]\.expires: .*'2027-02-30'.*\[date_from_datetime_parsing\]",
+    ):
+        pipeline.plan({}, settings.model_copy(update={"policy": policy}))
+
+
 def test_scoring_also_rescores_earlier_snapshots_whose_costs_were_re_extracted(settings):
     day_before = SNAPSHOT - timedelta(days=1)
     for day in (day_before, SNAPSHOT):

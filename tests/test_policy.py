@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from tag_compliance.config import DEFAULT_POLICY
+from tag_compliance.config import DEFAULT_POLICY, REPO_ROOT
 from tag_compliance.policy import (
     POLICY_TABLE_SCHEMAS,
     PolicyError,
     TaggingPolicy,
+    fold_case,
     format_location,
+    glob_matches,
+    glob_to_like,
     load_policy,
     parse_policy,
     wildcard_to_like,
@@ -292,7 +299,9 @@ def test_to_tables_holds_policy_values_as_data() -> None:
         }
     ]
     rules = tables["policy_rules"].to_pylist()
-    assert [(r["rule_id"], r["tag_key"], r["required"], r["severity"], r["applies_to_all"]) for r in rules] == [
+    assert [
+        (r["rule_id"], r["tag_key"], r["required"], r["severity"], r["applies_to_all"]) for r in rules
+    ] == [
         (0, "it's", True, "warning", True),
         (1, "Env", True, "error", False),
     ]
@@ -307,7 +316,9 @@ def test_to_tables_holds_policy_values_as_data() -> None:
         {"rule_id": 1, "resource_type_glob": "rds:db", "like_pattern": "rds:db"},
     ]
     # Duplicate globs collapse: one violation per key whatever the policy repeats.
-    assert tables["policy_prohibited_keys"].to_pylist() == [{"key_glob": "pass'word*", "like_pattern": "pass'word%"}]
+    assert tables["policy_prohibited_keys"].to_pylist() == [
+        {"key_glob": "pass'word*", "like_pattern": "pass'word%"}
+    ]
 
 
 def test_tables_of_a_policy_without_prohibited_keys_are_typed_and_empty() -> None:
@@ -315,3 +326,232 @@ def test_tables_of_a_policy_without_prohibited_keys_are_typed_and_empty() -> Non
     assert tables["policy_prohibited_keys"].num_rows == 0
     assert tables["policy_rule_applies_to"].num_rows == 0
     assert tables["policy_prohibited_keys"].schema == POLICY_TABLE_SCHEMAS["policy_prohibited_keys"]
+
+
+# --- the policy language's newer features ------------------------------------------------------
+
+FULL = {
+    "version": "2026.12",
+    "name": "Baseline",
+    "description": "Everything at once.",
+    "metadata": {"owner": "finops@example.com", "ticket": 42, "reviewed": "2026-11-01", "tags": ["a"]},
+    "required_tags": [{"key": "Owner", "applies_to": ["rds:*"]}],
+    "optional_tags": [
+        {"key": "Owner", "pattern": "[a-z]+"},
+        {"key": "Project", "allowed_values": ["atlas", "zeus-*"], "severity": "warning"},
+    ],
+    "prohibited_keys": ["secret?"],
+    "max_user_tags": 40,
+    "max_user_tags_severity": "warning",
+    "exemptions": [
+        {"resources": ["i-legacy-*"], "keys": ["Owner"], "reason": "Legacy", "expires": "2027-03-31"},
+        {"resources": ["arn:aws:s3:::logs"], "reason": "Log bucket", "expires": "2026-12-31"},
+    ],
+}
+
+
+def test_a_policy_using_every_feature(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, "full.yaml", FULL))
+    assert policy.exemptions[0].expires == date(2027, 3, 31)
+    assert policy.metadata["reviewed"] == "2026-11-01"  # YAML dates stay text in metadata
+    assert policy.summary() == (
+        "version 2026.12, 1 required tags (1 error, 0 warning), 2 optional tags, "
+        "1 prohibited key globs, at most 40 user tags, 2 exemptions"
+    )
+    tables = policy.to_tables()
+    assert [(r["rule_id"], r["tag_key"], r["required"]) for r in tables["policy_rules"].to_pylist()] == [
+        (0, "Owner", True),
+        (1, "Owner", False),
+        (2, "Project", False),
+    ]
+    assert tables["policy_info"].to_pylist()[0]["expected_max_tags"] == "at most 40 user tags"
+    assert tables["policy_exemptions"].to_pylist() == [
+        {"exemption_id": 0, "reason": "Legacy", "expires": date(2027, 3, 31), "all_keys": False},
+        {"exemption_id": 1, "reason": "Log bucket", "expires": date(2026, 12, 31), "all_keys": True},
+    ]
+    assert tables["policy_exemption_resources"].to_pylist() == [
+        {"exemption_id": 0, "resource_glob": "i-legacy-*", "like_pattern": "i-legacy-%"},
+        {"exemption_id": 1, "resource_glob": "arn:aws:s3:::logs", "like_pattern": "arn:aws:s3:::logs"},
+    ]
+    assert tables["policy_exemption_keys"].to_pylist() == [
+        {"exemption_id": 0, "key_glob": "Owner", "like_pattern": "Owner"}
+    ]
+    assert tables["policy_prohibited_keys"].to_pylist() == [
+        {"key_glob": "secret?", "like_pattern": "secret_"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("glob", "text", "case_sensitive", "matches"),
+    [
+        ("ec2:*", "ec2:instance", True, True),
+        ("ec2:*", "EC2:instance", True, False),
+        ("ec2:*", "EC2:instance", False, True),
+        ("?3:bucket", "s3:bucket", True, True),
+        ("?3:bucket", "ss3:bucket", True, False),
+        ("[ab]", "a", True, False),  # brackets are literal
+        ("[ab]", "[ab]", True, True),
+        ("a%b_c", "a%b_c", True, True),
+        ("a%b_c", "axbyc", True, False),
+        ("*", "line\nbreak", True, True),
+        ("İ*", "i-x", False, True),  # folded as DuckDB does: 'İ' -> 'i'
+    ],
+)
+def test_glob_matches(glob: str, text: str, case_sensitive: bool, matches: bool) -> None:
+    assert glob_matches(glob, text, case_sensitive) is matches
+
+
+def test_glob_to_like_escapes_like_metacharacters() -> None:
+    assert glob_to_like("a*b?c%d_e\\f") == "a%b_c\\%d\\_e\\\\f"
+
+
+def test_fold_case_is_duckdb_lower() -> None:
+    assert fold_case("İSTANBUL ΟΔΟΣ") == "istanbul οδοσ"
+    assert "İ".lower() != fold_case("İ")  # the one difference from Python's str.lower
+
+
+# --- every kind of bad policy gets its named error ------------------------------------------------
+
+RULE = {"key": "CostCenter"}
+EXPIRING = {"resources": ["i-1"], "reason": "r", "expires": "2027-01-01"}
+
+BAD_POLICIES: list[tuple[str, dict[str, Any], str, str]] = [
+    # (error name, policy, field path, repr of the offending value)
+    ("extra_forbidden", {"required_tags": [{**RULE, "colour": "red"}]}, "required_tags[0].colour", "'red'"),
+    (
+        "literal_error",
+        {"required_tags": [{**RULE, "severity": "critical"}]},
+        "required_tags[0].severity",
+        "'critical'",
+    ),
+    ("string_type", {"version": 1.5, "required_tags": [RULE]}, "version", "1.5"),
+    (
+        "string_too_long",
+        {"required_tags": [{"key": "k" * 129}]},
+        "required_tags[0].key",
+        "'" + "k" * 129 + "'",
+    ),
+    (
+        "reserved_key",
+        {"optional_tags": [{"key": "AWS:cloudformation"}]},
+        "optional_tags[0].key",
+        "'AWS:cloudformation'",
+    ),
+    (
+        "re2_pattern",
+        {"required_tags": [{**RULE, "pattern": "(?<=x)y"}]},
+        "required_tags[0].pattern",
+        "'(?<=x)y'",
+    ),
+    (
+        "duplicate_key",
+        {"required_tags": [RULE], "optional_tags": [{"key": "costcenter"}]},
+        "optional_tags[0].key",
+        "'costcenter'",
+    ),
+    (
+        "prohibited_rule_key",
+        {"required_tags": [{"key": "SecretOwner"}], "prohibited_keys": ["secret*"]},
+        "required_tags[0].key",
+        "'SecretOwner'",
+    ),
+    (
+        "blank_allowed_value",
+        {"required_tags": [{**RULE, "allowed_values": ["a", " "]}]},
+        "required_tags[0].allowed_values[1]",
+        "' '",
+    ),
+    (
+        "unreachable_allowed_value",
+        {"required_tags": [{**RULE, "pattern": "CC-[0-9]+", "allowed_values": ["CC-1", "cc-2"]}]},
+        "required_tags[0].allowed_values[1]",
+        "'cc-2'",
+    ),
+    ("less_than_equal", {"max_user_tags": 51}, "max_user_tags", "51"),
+    ("greater_than_equal", {"max_user_tags": 0}, "max_user_tags", "0"),
+    ("int_type", {"max_user_tags": "40"}, "max_user_tags", "'40'"),
+    (
+        "date_from_datetime_parsing",
+        {"required_tags": [RULE], "exemptions": [{**EXPIRING, "expires": "next year"}]},
+        "exemptions[0].expires",
+        "'next year'",
+    ),
+    (
+        "date_from_datetime_parsing",
+        {"required_tags": [RULE], "exemptions": [{**EXPIRING, "expires": "2027-02-30"}]},
+        "exemptions[0].expires",
+        "'2027-02-30'",
+    ),
+    (
+        "missing",
+        {"required_tags": [RULE], "exemptions": [{"resources": ["i-1"], "reason": "r"}]},
+        "exemptions[0].expires",
+        "",
+    ),
+    (
+        "blank_reason",
+        {"required_tags": [RULE], "exemptions": [{**EXPIRING, "reason": "  "}]},
+        "exemptions[0].reason",
+        "'  '",
+    ),
+    (
+        "too_short",
+        {"required_tags": [RULE], "exemptions": [{**EXPIRING, "resources": []}]},
+        "exemptions[0].resources",
+        "[]",
+    ),
+    ("empty_policy", {"required_tags": [], "optional_tags": []}, "required_tags", "[]"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "policy", "path", "value"),
+    BAD_POLICIES,
+    ids=[f"{name}-{path}" for name, _, path, _ in BAD_POLICIES],
+)
+def test_each_kind_of_bad_policy_names_file_field_value_and_error(
+    tmp_path: Path, name: str, policy: dict[str, Any], path: str, value: str
+) -> None:
+    file = write(tmp_path, "team-policy.yaml", {"version": "1", **policy})
+    message = load_error(file)
+    line = next(line for line in message.splitlines() if line.startswith(f"  {file}: {path}: "))
+    assert line.endswith(f"[{name}]"), line
+    if value:
+        assert f"(got {value})" in line
+    else:
+        assert "(got" not in line  # nothing there to show
+
+
+def test_there_are_at_least_ten_kinds_of_named_bad_policy() -> None:
+    assert len({name for name, *_ in BAD_POLICIES}) >= 10
+
+
+# --- the documented examples ----------------------------------------------------------------------
+
+POLICIES_DIR = DEFAULT_POLICY.parent
+EXAMPLE_FEATURES: dict[str, Callable[[TaggingPolicy], bool]] = {
+    # example file -> the feature it documents, as a fact about the loaded policy
+    "default.yaml": lambda p: bool(p.required_tags and p.prohibited_keys),
+    "by-resource-type.yaml": lambda p: sum(rule.applies_to is not None for rule in p.required_tags) >= 2,
+    "case-insensitive-values.yaml": lambda p: any(not rule.case_sensitive_values for rule in p.required_tags),
+    "optional-tags.yaml": lambda p: (
+        bool(p.optional_tags)
+        and any(rule.key in {r.key for r in p.required_tags} for rule in p.optional_tags)
+    ),
+    "tag-limit.yaml": lambda p: p.max_user_tags is not None,
+    "exemptions.yaml": lambda p: bool(p.exemptions and p.metadata and p.name),
+    "imported-org-policy.yaml": lambda p: p.metadata.get("source") == "aws-organizations-tag-policy",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_FEATURES))
+def test_every_example_policy_loads_and_shows_its_feature(name: str) -> None:
+    assert EXAMPLE_FEATURES[name](load_policy(POLICIES_DIR / name))
+
+
+def test_every_example_policy_is_documented_and_tested() -> None:
+    documented = set(
+        re.findall(r"include/policies/([\w.-]+\.yaml)", (REPO_ROOT / "docs/policy.md").read_text())
+    )
+    on_disk = {path.name for path in POLICIES_DIR.glob("*.yaml")}
+    assert documented == on_disk == set(EXAMPLE_FEATURES)

@@ -593,7 +593,9 @@ def validation_messages(exc: ValidationError) -> list[str]:
     lines = []
     for error in exc.errors(include_url=False):
         context = error.get("ctx") or {}
-        path = context.get("path") or format_location(error["loc"]) or "(policy)"
+        # A model validator names the field inside its model (ctx "path"); loc says where the model is.
+        path = ".".join(part for part in (format_location(error["loc"]), context.get("path")) if part)
+        path = path or "(policy)"
         line = f"{path}: {error['msg']}"
         if error["type"] != "missing":
             line += f" (got {_short_repr(context.get('value', error.get('input')))})"
