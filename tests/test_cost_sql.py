@@ -519,3 +519,43 @@ def test_untagged_spend_over_several_days(tmp_path: Path) -> None:
             "SELECT usage_date, account_id, untagged_amortized_cost FROM untagged_spend"
         ).fetchall()
     assert rows == [(date(2026, 3, 13), ACCOUNT_2, money("9.5")), (SNAPSHOT, ACCOUNT_2, money("9.5"))]
+
+
+def test_spend_of_exempt_resources_is_its_own_gap_reason() -> None:
+    """Exempt spend is not compliant spend, but it is not a to-fix gap either: its own reason."""
+    policy = TaggingPolicy.model_validate(
+        {
+            "version": "1",
+            "required_tags": [{"key": "Owner"}, {"key": "Team"}],
+            "exemptions": [
+                {"resources": ["i-exempt"], "keys": ["Owner"], "reason": "vendor", "expires": "2026-12-31"}
+            ],
+        }
+    )
+    rows = [
+        resource(ACCOUNT_1, "us-east-1", EC2, "i-ok", {"Owner": "a", "Team": "t"}),
+        resource(ACCOUNT_1, "us-east-1", EC2, "i-exempt", {"Team": "t"}),
+        resource(ACCOUNT_1, "us-east-1", EC2, "i-bad", {}),
+    ]
+    costs = [
+        *service_cost(ACCOUNT_1, CE_EC2, "6", "6"),
+        *resource_cost(ACCOUNT_1, CE_EC2, "i-ok", "1", "1"),
+        *resource_cost(ACCOUNT_1, CE_EC2, "i-exempt", "2", "2"),
+        *resource_cost(ACCOUNT_1, CE_EC2, "i-bad", "3", "3"),
+    ]
+    with connect() as con:
+        con.register("snapshot_resources", resources_table(rows))
+        outputs = score_resources(con, policy, DayCosts.of(costs_table(costs)), scored_date=SNAPSHOT)
+    gaps = [
+        (row["gap_reason"], row["tag_key"], row["resources"], row["amortized_cost"])
+        for row in outputs["attribution_gap"].to_pylist()
+    ]
+    assert gaps == [
+        ("non_compliant", None, 1, money("3")),
+        ("exempt", None, 1, money("2")),
+        # The breakdown by key leaves the exempted Owner violation out.
+        ("tag_violation", "Owner", 1, money("3")),
+        ("tag_violation", "Team", 1, money("3")),
+    ]
+    overall = outputs["compliance_summary"].to_pylist()[0]
+    assert (overall["cost_in_scope"], overall["cost_compliant"]) == (money("6"), money("1"))
