@@ -68,6 +68,52 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_policy_import_org(args: argparse.Namespace) -> int:
+    """Import an AWS Organizations tag policy: the policy on stdout or in OUT, warnings and a
+    summary on stderr (so stdout stays a clean policy)."""
+    # Imported here: the importer loads the collector registry (boto3), which no other command needs.
+    from tag_compliance.org_import import (
+        import_org_policy,
+        read_org_policy_file,
+        render_policy,
+        write_atomically,
+    )
+    from tag_compliance.policy import POLICY_SUFFIXES
+
+    output: Path | None = args.output
+    if output is not None and output.suffix.lower() not in POLICY_SUFFIXES:
+        _error(f"{output}: the output must end in .yaml, .yml or .json, the policy file types")
+        return EXIT_USAGE
+    try:
+        data, raw = read_org_policy_file(args.file)
+        result = import_org_policy(data, str(args.file), raw, scope=args.scope)
+    except PolicyError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    stderr = _stderr()
+    for warning in result.warnings:
+        stderr.print(Text(f"warning: {warning}", style="yellow"))
+    is_json = output is not None and output.suffix.lower() == ".json"
+    text = render_policy(result, "json" if is_json else "yaml")
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        try:
+            write_atomically(output, text)
+        except OSError as exc:
+            _error(f"{output}: cannot write: {exc}")
+            return EXIT_ERROR
+    noun = "warning" if len(result.warnings) == 1 else "warnings"
+    stderr.print(
+        Text.assemble(
+            ("OK ", "bold green"),
+            f"{args.file} -> {output or 'stdout'}: {result.policy.summary()}; {len(result.warnings)} {noun}",
+        )
+    )
+    return EXIT_OK
+
+
 def _add_policy(subparsers: argparse._SubParsersAction) -> None:
     policy = subparsers.add_parser(
         "policy", help="Work with tagging policy files.", formatter_class=HelpFormatter
@@ -80,6 +126,31 @@ def _add_policy(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("file", type=Path, metavar="FILE", help="Policy file (.yaml, .yml or .json).")
     check.set_defaults(func=cmd_policy_check)
+    import_org = actions.add_parser(
+        "import-org",
+        help="Translate an AWS Organizations tag policy (JSON) into a policy file.",
+        description="Reads a tag policy document, or the JSON of `aws organizations "
+        "describe-effective-policy` or `describe-policy`. What the policy language cannot express is "
+        "reported as a warning on stderr. See docs/policy.md.",
+        formatter_class=HelpFormatter,
+    )
+    import_org.add_argument("file", type=Path, metavar="FILE", help="AWS tag policy JSON file.")
+    import_org.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUT",
+        default=None,
+        help="Policy file to write (.yaml/.yml, or .json for JSON); default: YAML on stdout.",
+    )
+    import_org.add_argument(
+        "--scope",
+        choices=["all", "enforced"],
+        default="all",
+        help="Check key case and values on every type carrying the key, as AWS reports them (all, "
+        "default), or only on the types in enforced_for (enforced).",
+    )
+    import_org.set_defaults(func=cmd_policy_import_org)
 
 
 # --- query -------------------------------------------------------------------------------------
