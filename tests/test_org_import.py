@@ -610,7 +610,7 @@ def test_unknown_scope_is_a_bug() -> None:
             b'{"tags": {,}}',
             "invalid JSON at line 1, column 11: Expecting property name enclosed in double quotes",
         ),
-        (b'{"tags": {"a": {}, "a": {}}}', 'invalid JSON: duplicate key "a"'),
+        (b'{"tags": {"a": {}, "a": {}}}', "invalid JSON: duplicate key 'a'"),
     ],
 )
 def test_file_errors(tmp_path: Path, content: bytes | None, message: str) -> None:

@@ -50,6 +50,7 @@ from tag_compliance.policy import (
     glob_matches,
     is_aws_key,
     is_blank,
+    refuse_duplicate_json_keys,
     validation_messages,
 )
 
@@ -98,23 +99,13 @@ def read_org_policy_file(path: Path | str) -> tuple[object, bytes]:
 
 def _parse_json(text: str, where: str) -> object:
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+        return json.loads(text, object_pairs_hook=refuse_duplicate_json_keys)
     except json.JSONDecodeError as exc:
         raise OrgPolicyError(
             f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     except ValueError as exc:
         raise OrgPolicyError(f"{where}: invalid JSON: {exc}") from None
-
-
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json keeps the last of two equal keys; which statement AWS sees would then be a guess.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {_show(key)}")
-        result[key] = value
-    return result
 
 
 def _member(path: str, key: str) -> str:

@@ -542,7 +542,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _no_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def refuse_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads``: json keeps the last of two equal keys silently,
+    so which one a reviewer meant would be a guess."""
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
@@ -555,7 +557,7 @@ def _parse(path: Path, text: str) -> object:
     kind = POLICY_SUFFIXES[path.suffix.lower()]
     if kind == "JSON":
         try:
-            return json.loads(text, object_pairs_hook=_no_duplicate_json_keys)
+            return json.loads(text, object_pairs_hook=refuse_duplicate_json_keys)
         except json.JSONDecodeError as exc:
             raise PolicyError(
                 f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
