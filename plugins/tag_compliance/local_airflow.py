@@ -90,8 +90,10 @@ _ISOLATED_PREFIXES = ("AIRFLOW_", "TAG_COMPLIANCE_")
 _SERVICES = ("api-server", "dag-processor", "scheduler")
 # ``[database] sql_alchemy_connect_args`` of every Airflow process (an import path to this dict): wait up
 # to a minute for SQLite's write lock instead of the default 5 s. A backfill that clears runs holds it
-# while the scheduler and the API server write too.
-SQLITE_CONNECT_ARGS: dict[str, object] = {"timeout": 60}
+# while the scheduler and the API server write too. Transactions start with BEGIN IMMEDIATE: they take
+# the write lock up front, where the busy timeout applies, instead of upgrading a read snapshot later,
+# which WAL mode refuses at once ("database is locked") when another process wrote in between.
+SQLITE_CONNECT_ARGS: dict[str, object] = {"timeout": 60, "isolation_level": "IMMEDIATE"}
 SQLITE_LOCKED_ATTEMPTS = 5
 
 
