@@ -50,7 +50,7 @@ from tag_compliance.policy import (
     glob_matches,
     is_aws_key,
     is_blank,
-    refuse_duplicate_json_keys,
+    parse_json,
     validation_messages,
 )
 
@@ -94,18 +94,7 @@ def read_org_policy_file(path: Path | str) -> tuple[object, bytes]:
         text = raw.decode("utf-8-sig")  # tolerate the BOM some Windows shells write
     except UnicodeDecodeError as exc:
         raise OrgPolicyError(f"{path}: not UTF-8 text (byte {exc.start}): {exc.reason}") from None
-    return _parse_json(text, str(path)), raw
-
-
-def _parse_json(text: str, where: str) -> object:
-    try:
-        return json.loads(text, object_pairs_hook=refuse_duplicate_json_keys)
-    except json.JSONDecodeError as exc:
-        raise OrgPolicyError(
-            f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    except ValueError as exc:
-        raise OrgPolicyError(f"{where}: invalid JSON: {exc}") from None
+    return parse_json(text, str(path), OrgPolicyError), raw
 
 
 def _member(path: str, key: str) -> str:
@@ -265,7 +254,7 @@ class _Importer:
             self.fail(path, "missing: it holds the tag policy document")
         content = wrapper[name]
         if isinstance(content, str):
-            content = _parse_json(content, f"{self.source}: {path}")
+            content = parse_json(content, f"{self.source}: {path}", OrgPolicyError)
         content = self._object(content, path)
         if "tags" not in content:
             self.fail(path, f"no tags section; the document's keys are {_show(list(content))}")

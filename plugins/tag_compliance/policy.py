@@ -553,17 +553,19 @@ def refuse_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def parse_json(text: str, where: str, error: type[PolicyError] = PolicyError) -> object:
+    """JSON text, or ``error`` naming ``where``, the line and the column (duplicate keys refused)."""
+    try:
+        return json.loads(text, object_pairs_hook=refuse_duplicate_json_keys)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:
+        raise error(f"{where}: invalid JSON: {exc}") from None
+
+
 def _parse(path: Path, text: str) -> object:
-    kind = POLICY_SUFFIXES[path.suffix.lower()]
-    if kind == "JSON":
-        try:
-            return json.loads(text, object_pairs_hook=refuse_duplicate_json_keys)
-        except json.JSONDecodeError as exc:
-            raise PolicyError(
-                f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
-        except ValueError as exc:
-            raise PolicyError(f"{path}: invalid JSON: {exc}") from None
+    if POLICY_SUFFIXES[path.suffix.lower()] == "JSON":
+        return parse_json(text, str(path))
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:

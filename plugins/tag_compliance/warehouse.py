@@ -22,6 +22,26 @@ import duckdb
 from tag_compliance import lake
 from tag_compliance.config import SQL_DIR
 
+_VIOLATION_COLUMNS: dict[str, str] = {
+    "snapshot_date": "Snapshot scored.",
+    "account_id": "Account of the resource.",
+    "region": "Region of the resource.",
+    "resource_type": "Type of the resource.",
+    "resource_id": "Id of the resource.",
+    "arn": "ARN of the resource.",
+    "tag_key": "The key of the failed tag rule; for prohibited_tag, the key found; NULL for too_many_tags.",
+    "violation_type": "missing_required_tag, wrong_key_case, empty_value, invalid_value, "
+    "invalid_format, prohibited_tag or too_many_tags (see docs/policy.md). Violations an exemption "
+    "waives are in exempted_violations instead.",
+    "severity": "'error' or 'warning' (from the policy).",
+    "current_value": "The offending value; the key found for wrong_key_case; the number of user "
+    "tags for too_many_tags; NULL when missing.",
+    "expected": "Short text saying what would pass.",
+    "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
+    "an inventory of its own the nearest earlier snapshot_date of resources.",
+    "policy_version": "Version of the policy the snapshot was scored with.",
+}
+
 # Documentation of every view's columns, in view column order (partition keys first).
 VIEW_COLUMNS: dict[str, dict[str, str]] = {
     "resources": {
@@ -57,45 +77,10 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "unit": "Currency, e.g. 'USD'.",
         "estimated": "Cost Explorer still marks the day's figures as estimated.",
     },
-    "violations": {
-        "snapshot_date": "Snapshot scored.",
-        "account_id": "Account of the resource.",
-        "region": "Region of the resource.",
-        "resource_type": "Type of the resource.",
-        "resource_id": "Id of the resource.",
-        "arn": "ARN of the resource.",
-        "tag_key": "The key of the failed tag rule; for prohibited_tag, the key found; NULL for "
-        "too_many_tags.",
-        "violation_type": "missing_required_tag, wrong_key_case, empty_value, invalid_value, "
-        "invalid_format, prohibited_tag or too_many_tags (see docs/policy.md). Violations an exemption "
-        "waives are in exempted_violations instead.",
-        "severity": "'error' or 'warning' (from the policy).",
-        "current_value": "The offending value; the key found for wrong_key_case; the number of user "
-        "tags for too_many_tags; NULL when missing.",
-        "expected": "Short text saying what would pass.",
-        "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
-        "an inventory of its own the nearest earlier snapshot_date of resources.",
-        "policy_version": "Version of the policy the snapshot was scored with.",
-    },
+    "violations": _VIOLATION_COLUMNS,
     "exempted_violations": {
-        "snapshot_date": "Snapshot scored.",
-        "account_id": "Account of the resource.",
-        "region": "Region of the resource.",
-        "resource_type": "Type of the resource.",
-        "resource_id": "Id of the resource.",
-        "arn": "ARN of the resource.",
-        "tag_key": "The key of the failed tag rule; for prohibited_tag, the key found; NULL for "
-        "too_many_tags.",
-        "violation_type": "missing_required_tag, wrong_key_case, empty_value, invalid_value, "
-        "invalid_format, prohibited_tag or too_many_tags: violations an exemption in force on "
-        "snapshot_date waives.",
-        "severity": "'error' or 'warning' (from the policy).",
-        "current_value": "The offending value; the key found for wrong_key_case; the number of user "
-        "tags for too_many_tags; NULL when missing.",
-        "expected": "Short text saying what would pass.",
-        "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
-        "an inventory of its own the nearest earlier snapshot_date of resources.",
-        "policy_version": "Version of the policy the snapshot was scored with.",
+        **_VIOLATION_COLUMNS,
+        "violation_type": "As in violations: a violation an exemption in force on snapshot_date waives.",
         "exemption_reason": "Reason of the exemption that waives the violation (the first in the policy "
         "that matches).",
         "exemption_expires": "Last day that exemption applies.",
