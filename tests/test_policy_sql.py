@@ -271,6 +271,9 @@ EXEMPTIONS = {
         },
     ],
 }
+# (exemption_reason, exemption_expires) of the first two exemptions.
+LEGACY = (EXEMPTIONS["exemptions"][0]["reason"], date(2026, 3, 14))
+VENDOR = (EXEMPTIONS["exemptions"][1]["reason"], date(2026, 6, 30))
 EXEMPTION_ROWS = [
     # Only CostCenter missing: exempt while the first exemption is in force.
     resource(ACCOUNT_1, REGION, EC2, "i-legacy-1", {"Owner": "o"}),
@@ -295,60 +298,12 @@ def test_exemptions_in_force_on_their_expiry_day() -> None:
             violations(outputs, "exempted_violations"), outputs["exempted_violations"], strict=True
         )
     ] == [
-        (
-            "i-legacy-1",
-            "CostCenter",
-            "missing_required_tag",
-            "error",
-            None,
-            EXEMPTIONS["exemptions"][0]["reason"],
-            date(2026, 3, 14),
-        ),
-        (
-            "i-legacy-2",
-            "CostCenter",
-            "missing_required_tag",
-            "error",
-            None,
-            EXEMPTIONS["exemptions"][0]["reason"],
-            date(2026, 3, 14),
-        ),
-        (
-            "i-vendor",
-            "CostCenter",
-            "missing_required_tag",
-            "error",
-            None,
-            EXEMPTIONS["exemptions"][1]["reason"],
-            date(2026, 6, 30),
-        ),
-        (
-            "i-vendor",
-            "Owner",
-            "missing_required_tag",
-            "warning",
-            None,
-            EXEMPTIONS["exemptions"][1]["reason"],
-            date(2026, 6, 30),
-        ),
-        (
-            "i-vendor",
-            "secret",
-            "prohibited_tag",
-            "error",
-            "1",
-            EXEMPTIONS["exemptions"][1]["reason"],
-            date(2026, 6, 30),
-        ),
-        (
-            "i-vendor",
-            None,
-            "too_many_tags",
-            "error",
-            "3",
-            EXEMPTIONS["exemptions"][1]["reason"],
-            date(2026, 6, 30),
-        ),
+        ("i-legacy-1", "CostCenter", "missing_required_tag", "error", None, *LEGACY),
+        ("i-legacy-2", "CostCenter", "missing_required_tag", "error", None, *LEGACY),
+        ("i-vendor", "CostCenter", "missing_required_tag", "error", None, *VENDOR),
+        ("i-vendor", "Owner", "missing_required_tag", "warning", None, *VENDOR),
+        ("i-vendor", "secret", "prohibited_tag", "error", "1", *VENDOR),
+        ("i-vendor", None, "too_many_tags", "error", "3", *VENDOR),
     ]
     assert statuses(outputs) == {
         "I-LEGACY-3": (True, False, "non_compliant", 1, 0, 0),
