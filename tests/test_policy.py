@@ -555,3 +555,14 @@ def test_every_example_policy_is_documented_and_tested() -> None:
     )
     on_disk = {path.name for path in POLICIES_DIR.glob("*.yaml")}
     assert documented == on_disk == set(EXAMPLE_FEATURES)
+
+
+def test_a_rule_key_is_prohibited_only_if_the_documented_folding_says_so(tmp_path: Path) -> None:
+    """Python's re.IGNORECASE would also equate final and medial sigma, and long s with s;
+    DuckDB's lower() (and so the scoring) does not, so neither does the policy check."""
+    policy = {
+        "version": "1",
+        "required_tags": [{"key": "Σx"}, {"key": "ſx"}],
+        "prohibited_keys": ["ς*", "s*"],
+    }
+    assert load_policy(write(tmp_path, "p.yaml", policy)).prohibited_keys == ["ς*", "s*"]

@@ -509,9 +509,10 @@ def glob_to_like(glob: str) -> str:
 
 def glob_matches(glob: str, text: str, case_sensitive: bool = True) -> bool:
     """Whether ``text`` matches the policy glob, as the SQL's LIKE on ``glob_to_like`` does."""
+    if not case_sensitive:
+        glob, text = fold_case(glob), fold_case(text)
     body = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in glob)
-    flags = re.DOTALL | (0 if case_sensitive else re.IGNORECASE)
-    return re.fullmatch(body, text, flags) is not None
+    return re.fullmatch(body, text, re.DOTALL) is not None
 
 
 # --- loading ---------------------------------------------------------------------------------
