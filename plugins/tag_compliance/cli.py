@@ -24,6 +24,7 @@ from rich.text import Text
 
 from tag_compliance.config import get_settings
 from tag_compliance.policy import PolicyError, load_policy
+from tag_compliance.warehouse import VIEW_COLUMNS
 
 try:  # nicer --help; optional so the CLI never depends on it
     from rich_argparse import RichHelpFormatter as HelpFormatter
@@ -241,7 +242,9 @@ def _add_query(subparsers: argparse._SubParsersAction) -> None:
     query = subparsers.add_parser(
         "query",
         help="Run SQL against the warehouse views (read-only) and print the result.",
-        description="Views: resources, violations, resource_compliance, compliance_summary, api_calls.",
+        description="Views: "
+        + ", ".join(VIEW_COLUMNS)
+        + ". Their columns are in the README; worked examples in docs/queries.md.",
         formatter_class=HelpFormatter,
     )
     query.add_argument("sql", metavar="SQL", help='e.g. "SELECT * FROM compliance_summary"')
