@@ -32,7 +32,14 @@ DATASET_VIEWS = [
     "attribution_gap",
     "api_calls",
 ]
-VIEWS = [*DATASET_VIEWS, "untagged_spend", "compliance_trend", "tag_drift", "violation_history"]
+VIEWS = [
+    *DATASET_VIEWS,
+    "untagged_spend",
+    "compliance_trend",
+    "tag_drift",
+    "violation_history",
+    "tag_suggestions",
+]
 # Column types of the derived views (the dataset views' come from lake.py).
 DERIVED_VIEW_TYPES = {
     "untagged_spend": [
@@ -98,6 +105,25 @@ DERIVED_VIEW_TYPES = {
         ("resolution", "VARCHAR"),
         ("days_to_resolve", "BIGINT"),
     ],
+    "tag_suggestions": [
+        ("snapshot_date", "DATE"),
+        ("account_id", "VARCHAR"),
+        ("region", "VARCHAR"),
+        ("resource_type", "VARCHAR"),
+        ("resource_id", "VARCHAR"),
+        ("arn", "VARCHAR"),
+        ("tag_key", "VARCHAR"),
+        ("violation_type", "VARCHAR"),
+        ("current_key", "VARCHAR"),
+        ("current_value", "VARCHAR"),
+        ("suggested_value", "VARCHAR"),
+        ("action", "VARCHAR"),
+        ("confidence", "DOUBLE"),
+        ("evidence", "VARCHAR"),
+        ("evidence_detail", "VARCHAR"),
+        ("neighbours", "BIGINT"),
+        ("agreeing", "BIGINT"),
+    ],
 }
 
 
@@ -142,6 +168,7 @@ def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) ->
         "compliance_trend": 20,  # one row per summary row, none with a previous snapshot
         "tag_drift": 0,  # a single inventory
         "violation_history": 15,  # every violation is a one-snapshot open episode
+        "tag_suggestions": 5,  # the violations of ec2 instances: other ec2 instances carry valid values
     }
 
 

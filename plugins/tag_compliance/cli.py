@@ -266,12 +266,17 @@ def _add_query(subparsers: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tag-compliance",
-        description="AWS tag compliance: check policies and query the compliance warehouse.",
+        description="AWS tag compliance: check and import policies, query the compliance warehouse, "
+        "export remediation plans.",
         formatter_class=HelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_policy(subparsers)
     _add_query(subparsers)
+    # Imported here so `policy check` and `query` never load what only these commands need.
+    from tag_compliance import remediation
+
+    remediation.add_parser(subparsers)
     return parser
 
 
