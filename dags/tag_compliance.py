@@ -1,4 +1,5 @@
-"""Daily AWS tag compliance: inventory every account and region, extract costs, score, publish.
+"""Daily AWS tag compliance: inventory every account and region, extract costs, score, publish,
+and write the day's HTML report.
 
 Wiring only: each task calls one function of ``tag_compliance.pipeline``. Every service
 gets one mapped collection task over (account, region) in its own pool, so AWS API
@@ -69,6 +70,14 @@ def tag_compliance():
 
         return pipeline.publish()
 
+    # In the one-slot warehouse_writes pool: the report reads the lake that score rewrites, so it
+    # never sees another run's half-scored day.
+    @task(pool="warehouse_writes")
+    def write_report(snapshot_date: str) -> str:
+        from tag_compliance import pipeline
+
+        return pipeline.write_report(snapshot_date)
+
     snapshot_date = plan()
     collections = [
         collect.override(task_id=f"collect_{service}", pool=f"aws_{service}")
@@ -78,7 +87,7 @@ def tag_compliance():
     ]
     scores = score(snapshot_date, extract_costs(snapshot_date))
     collections >> scores
-    publish_warehouse(scores)
+    publish_warehouse(scores) >> write_report(snapshot_date)
 
 
 tag_compliance()

@@ -51,6 +51,15 @@ def test_cost_explorer_runs_once_in_its_one_slot_pool_before_scoring(dagbag):
     assert "score" in costs.downstream_task_ids
 
 
+def test_the_report_is_written_after_the_warehouse_is_published(dagbag):
+    dag = dagbag.dags["tag_compliance"]
+    report = dag.get_task("write_report")
+    assert report.upstream_task_ids == {"publish_warehouse", "plan"}
+    assert report.downstream_task_ids == set()
+    # Serialised with score and publish: it reads the lake they rewrite.
+    assert report.pool == "warehouse_writes"
+
+
 def test_daily_utc_schedule_with_a_one_day_data_interval(dagbag):
     timetable = dagbag.dags["tag_compliance"].timetable
     assert isinstance(timetable, CronDataIntervalTimetable)

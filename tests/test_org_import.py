@@ -13,6 +13,7 @@ import pytest
 
 from tag_compliance.cli import main
 from tag_compliance.config import DEFAULT_POLICY
+from tag_compliance.files import write_text_atomically
 from tag_compliance.org_import import (
     ImportResult,
     OrgPolicyError,
@@ -20,7 +21,6 @@ from tag_compliance.org_import import (
     import_org_policy,
     read_org_policy_file,
     render_policy,
-    write_atomically,
 )
 from tag_compliance.policy import PolicyError, load_policy
 from tag_compliance.scoring import connect, score_resources
@@ -698,7 +698,7 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="No space left"):
-        write_atomically(out, "new\n")
+        write_text_atomically(out, "new\n")
     assert out.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["policy.yaml"]
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tag_compliance.config import get_settings
+from tag_compliance.files import write_text_atomically
 from tag_compliance.policy import PolicyError, load_policy
 from tag_compliance.warehouse import VIEW_COLUMNS
 
@@ -77,7 +78,6 @@ def cmd_policy_import_org(args: argparse.Namespace) -> int:
         import_org_policy,
         read_org_policy_file,
         render_policy,
-        write_atomically,
     )
     from tag_compliance.policy import POLICY_SUFFIXES
 
@@ -101,7 +101,7 @@ def cmd_policy_import_org(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     else:
         try:
-            write_atomically(output, text)
+            write_text_atomically(output, text)
         except OSError as exc:
             _error(f"{output}: cannot write: {exc}")
             return EXIT_ERROR
@@ -267,15 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tag-compliance",
         description="AWS tag compliance: check and import policies, query the compliance warehouse, "
-        "export remediation plans.",
+        "write the HTML report, export remediation plans.",
         formatter_class=HelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_policy(subparsers)
     _add_query(subparsers)
     # Imported here so `policy check` and `query` never load what only these commands need.
-    from tag_compliance import remediation
+    from tag_compliance import remediation, report
 
+    report.add_parser(subparsers)
     remediation.add_parser(subparsers)
     return parser
 

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from tag_compliance.clock import SANDBOX_CLOCK_ENV
 from tag_compliance.config import POOLS_FILE, REPO_ROOT, SQL_DIR, get_settings
+from tag_compliance.report import default_report_path, write_report
 from tag_compliance.sandbox import Sandbox
 from tag_compliance.scoring import load_sql
 
@@ -125,6 +126,18 @@ def print_summary(console: Console, warehouse: Path) -> None:
         '  [green].venv/bin/tag-compliance query "select violation_type, count(*) from violations group by 1"'
         "[/green]"
     )
+    print_report(console, warehouse, day)
+
+
+def print_report(console: Console, warehouse: Path, day: date) -> None:
+    """Where the day's HTML report is: the one the DAG's write_report task wrote, else a new one
+    (a warehouse published without that task, e.g. by an older DAG)."""
+    path = default_report_path(warehouse, day)
+    how = "written by the DAG's write_report task"
+    if not path.is_file():
+        path = write_report(warehouse, day)
+        how = "generated now: the DAG run wrote none"
+    console.print(f"Report:    [bold]{path}[/bold] ({how}; open it in a browser, it works offline)")
 
 
 def print_costs(console: Console, con: duckdb.DuckDBPyConnection, day: date) -> None:

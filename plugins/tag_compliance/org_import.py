@@ -29,12 +29,9 @@ raises ``OrgPolicyError`` naming the file, the JSON path and the offending value
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -464,24 +461,3 @@ def render_policy(result: ImportResult, output_format: OutputFormat = "yaml") ->
     # One comment line per entry, whatever a file or policy name in it contains.
     comment = "".join(f"# {' '.join(line.splitlines())}".rstrip() + "\n" for line in header)
     return comment + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-
-
-def write_atomically(path: Path | str, text: str) -> None:
-    """Write ``text`` through a temporary file and a rename: a reader (the pipeline) never sees
-    half a policy, and a failed write leaves the previous file as it was."""
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file private; give it the mode a plain write would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

@@ -141,3 +141,14 @@ def publish(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     publish_warehouse(settings.lake, settings.warehouse)
     return str(settings.warehouse)
+
+
+def write_report(snapshot_date: str, settings: Settings | None = None) -> str:
+    """Write the run's day's HTML report into ``reports/`` next to the warehouse; return its path.
+
+    Runs after the publish, so the report shows exactly what the warehouse now holds.
+    """
+    from tag_compliance.report import write_report as write
+
+    settings = settings or get_settings()
+    return str(write(settings.warehouse, date.fromisoformat(snapshot_date)))

@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import io
 import json
-import os
 import sys
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass, fields
@@ -30,6 +29,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tag_compliance.config import get_settings
+from tag_compliance.files import write_text_atomically
 
 try:  # nicer --help; optional so the CLI never depends on it
     from rich_argparse import RichHelpFormatter as HelpFormatter
@@ -256,15 +256,11 @@ def write_json(plan: RemediationPlan, stream: TextIO) -> None:
 WRITERS = {".csv": write_csv, ".json": write_json}
 
 
-def _write_atomically(path: Path, plan: RemediationPlan) -> None:
-    """Write through a temporary file and a rename, so no reader sees half a plan."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8", newline="") as stream:
-            WRITERS[path.suffix.lower()](plan, stream)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+def render_plan(plan: RemediationPlan, suffix: str) -> str:
+    """The plan as the text of a ``.csv`` or ``.json`` file."""
+    buffer = io.StringIO(newline="")
+    WRITERS[suffix.lower()](plan, buffer)
+    return buffer.getvalue()
 
 
 # --- command -----------------------------------------------------------------------------------
@@ -320,7 +316,7 @@ def cmd_remediation_plan(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     else:
         try:
-            _write_atomically(output, plan)
+            write_text_atomically(output, render_plan(plan, output.suffix), newline="")
         except OSError as exc:
             _error(f"{output}: cannot write: {exc}")
             return EXIT_ERROR
