@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -364,3 +365,16 @@ def test_a_backfill_replaces_estimated_costs_of_earlier_days_and_rescores_them(
         "select distinct cost_basis, cost_estimated from resource_compliance where snapshot_date = $day",
         {"day": day_before},
     ).fetchall() == [("service_average", False)]
+
+
+def test_the_run_wrote_its_report_with_the_warehouse_figures(first_run, pipeline_env):
+    page = (pipeline_env / "reports" / f"tag-compliance-{RUN_DAY.isoformat()}.html").read_text()
+    shown = dict(re.findall(r'data-figure="([a-z_]+)"\s+data-value="([^"]*)"', page))
+    compliance_pct, cost_compliance_pct, in_scope = first_run.execute(
+        "select compliance_pct, cost_compliance_pct, resources_in_scope from compliance_summary "
+        "where snapshot_date = $day and dimension = 'overall'",
+        {"day": RUN_DAY},
+    ).fetchone()
+    assert float(shown["compliance_pct"]) == pytest.approx(compliance_pct)
+    assert float(shown["cost_compliance_pct"]) == pytest.approx(cost_compliance_pct)
+    assert int(shown["resources_in_scope"]) == in_scope
