@@ -22,10 +22,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tag_compliance.config import get_settings
 from tag_compliance.files import write_text_atomically
 from tag_compliance.policy import PolicyError, load_policy
-from tag_compliance.warehouse import VIEW_COLUMNS
+from tag_compliance.warehouse import VIEW_COLUMNS, WarehouseNotFoundError, existing_warehouse
 
 try:  # nicer --help; optional so the CLI never depends on it
     from rich_argparse import RichHelpFormatter as HelpFormatter
@@ -216,12 +215,10 @@ PRINTERS: dict[str, Callable[[list[str], list[tuple[Any, ...]]], None]] = {
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Run one SQL statement against the warehouse views, read-only, and print the result."""
-    warehouse = Path(args.warehouse) if args.warehouse else get_settings().warehouse
-    if not warehouse.is_file():
-        _error(
-            f"warehouse {warehouse} does not exist: run `make demo` or the tag_compliance DAG first "
-            "(or point --warehouse / TAG_COMPLIANCE_WAREHOUSE at one)"
-        )
+    try:
+        warehouse = existing_warehouse(args.warehouse)
+    except WarehouseNotFoundError as exc:
+        _error(str(exc))
         return EXIT_ERROR
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -251,13 +248,18 @@ def _add_query(subparsers: argparse._SubParsersAction) -> None:
     query.add_argument(
         "--format", choices=sorted(PRINTERS), default="table", help="Output format (default: table)."
     )
-    query.add_argument(
+    add_warehouse_option(query)
+    query.set_defaults(func=cmd_query)
+
+
+def add_warehouse_option(parser: argparse.ArgumentParser) -> None:
+    """``--warehouse``, the same on every command that reads the warehouse."""
+    parser.add_argument(
         "--warehouse",
         type=Path,
         default=None,
         help="Warehouse file (default: TAG_COMPLIANCE_WAREHOUSE, else data/warehouse.duckdb).",
     )
-    query.set_defaults(func=cmd_query)
 
 
 # --- entry point -------------------------------------------------------------------------------

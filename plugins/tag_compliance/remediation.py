@@ -28,13 +28,8 @@ import duckdb
 from rich.console import Console
 from rich.text import Text
 
-from tag_compliance.config import get_settings
 from tag_compliance.files import write_text_atomically
-
-try:  # nicer --help; optional so the CLI never depends on it
-    from rich_argparse import RichHelpFormatter as HelpFormatter
-except ImportError:  # pragma: no cover
-    from argparse import HelpFormatter  # type: ignore[assignment]
+from tag_compliance.warehouse import WarehouseNotFoundError, existing_warehouse
 
 # The CLI's exit codes (defined here too: cli imports this module, so this one cannot import cli).
 EXIT_OK = 0
@@ -297,12 +292,10 @@ def cmd_remediation_plan(args: argparse.Namespace) -> int:
     if output is not None and output.suffix.lower() not in PLAN_SUFFIXES:
         _error(f"{output}: the output must end in .csv or .json")
         return EXIT_USAGE
-    warehouse = Path(args.warehouse) if args.warehouse else get_settings().warehouse
-    if not warehouse.is_file():
-        _error(
-            f"warehouse {warehouse} does not exist: run `make demo` or the tag_compliance DAG first "
-            "(or point --warehouse / TAG_COMPLIANCE_WAREHOUSE at one)"
-        )
+    try:
+        warehouse = existing_warehouse(args.warehouse)
+    except WarehouseNotFoundError as exc:
+        _error(str(exc))
         return EXIT_ERROR
     try:
         plan = remediation_plan(
@@ -333,6 +326,9 @@ def cmd_remediation_plan(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``remediation-plan`` on the ``tag-compliance`` subcommands."""
+    # Imported here: cli imports this module to wire the subcommand, so no import cycle at load time.
+    from tag_compliance.cli import HelpFormatter, add_warehouse_option
+
     parser = subparsers.add_parser(
         "remediation-plan",
         help="Write the tag fixes the warehouse's tag_suggestions propose (CSV, or AWS CLI JSON).",
@@ -364,11 +360,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help="Plan file: .csv or .json (AWS CLI inputs); default: CSV on stdout.",
     )
-    parser.add_argument(
-        "--warehouse",
-        type=Path,
-        default=None,
-        help="Warehouse file (default: TAG_COMPLIANCE_WAREHOUSE, else data/warehouse.duckdb).",
-    )
+    add_warehouse_option(parser)
     parser.set_defaults(func=cmd_remediation_plan)
     return parser

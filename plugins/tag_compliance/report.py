@@ -24,6 +24,7 @@ from rich.text import Text
 from tag_compliance.config import SQL_DIR, get_settings
 from tag_compliance.files import write_text_atomically
 from tag_compliance.scoring import load_sql
+from tag_compliance.warehouse import WarehouseNotFoundError, existing_warehouse
 
 REPORT_SQL_DIR = SQL_DIR / "report"
 REPORTS_DIRNAME = "reports"
@@ -752,12 +753,10 @@ def default_report_path(warehouse: Path, day: date) -> Path:
 
 def write_report(warehouse: Path, day: date | None = None, output: Path | None = None) -> Path:
     """Build the report of ``day`` (default: latest scored) and write it; returns its path."""
-    warehouse = Path(warehouse)
-    if not warehouse.is_file():
-        raise ReportError(
-            f"warehouse {warehouse} does not exist: run `make demo` or the tag_compliance DAG first "
-            "(or point --warehouse / TAG_COMPLIANCE_WAREHOUSE at one)"
-        )
+    try:
+        warehouse = existing_warehouse(warehouse)
+    except WarehouseNotFoundError as exc:
+        raise ReportError(str(exc)) from None
     with duckdb.connect(str(warehouse), read_only=True) as con:
         data = load_report_data(con, day)
     page = render_report(data)
@@ -797,7 +796,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``report`` on the ``tag-compliance`` command (called by ``cli.build_parser``)."""
     # Imported here: cli imports this module to wire the subcommand, so no import cycle at load time.
-    from tag_compliance.cli import HelpFormatter
+    from tag_compliance.cli import HelpFormatter, add_warehouse_option
 
     report = subparsers.add_parser(
         "report",
@@ -821,11 +820,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="FILE",
         help="HTML file to write (default: reports/tag-compliance-<date>.html next to the warehouse).",
     )
-    report.add_argument(
-        "--warehouse",
-        type=Path,
-        default=None,
-        help="Warehouse file (default: TAG_COMPLIANCE_WAREHOUSE, else data/warehouse.duckdb).",
-    )
+    add_warehouse_option(report)
     report.set_defaults(func=cmd_report)
     return report

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from tag_compliance import lake
-from tag_compliance.config import SQL_DIR
+from tag_compliance.config import SQL_DIR, get_settings
 
 _VIOLATION_COLUMNS: dict[str, str] = {
     "snapshot_date": "Snapshot scored.",
@@ -401,3 +401,18 @@ def publish_warehouse(lake_root: Path, warehouse_path: Path) -> list[str]:
         temporary.unlink(missing_ok=True)
         temporary_wal.unlink(missing_ok=True)
     return views
+
+
+class WarehouseNotFoundError(FileNotFoundError):
+    """The warehouse file to read does not exist; the message says how to make one."""
+
+
+def existing_warehouse(given: Path | str | None = None) -> Path:
+    """The warehouse file readers use: ``given``, else the configured one; it must exist."""
+    path = Path(given) if given else get_settings().warehouse
+    if not path.is_file():
+        raise WarehouseNotFoundError(
+            f"warehouse {path} does not exist: run `make demo` or the tag_compliance DAG first "
+            "(or point --warehouse / TAG_COMPLIANCE_WAREHOUSE at one)"
+        )
+    return path
