@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from tag_compliance.policy import TaggingPolicy
@@ -29,7 +28,7 @@ from tests.history_fixtures import (
     US,
     write_history_lake,
 )
-from tests.sql_fixtures import ACCOUNT_1, ACCOUNT_2, arn, resource, write_snapshot
+from tests.sql_fixtures import ACCOUNT_1, ACCOUNT_2, arn, query, resource, write_snapshot
 
 V = HISTORY_VERSION
 A1, A2 = ACCOUNT_1, ACCOUNT_2
@@ -55,11 +54,6 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = root / "warehouse.duckdb"
     publish_warehouse(root / "lake", path)
     return path
-
-
-def query(warehouse: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 # --- compliance_trend ---------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pytest
 
@@ -47,7 +46,7 @@ from tag_compliance.remediation import (
 )
 from tag_compliance.scoring import connect, load_sql, score_resources, score_snapshot
 from tag_compliance.warehouse import VIEW_COLUMNS, publish_warehouse
-from tests.sql_fixtures import arn, resource, resources_table, write_snapshot
+from tests.sql_fixtures import arn, query, resource, resources_table, write_snapshot
 
 A1, A2 = "012345678901", "210987654321"
 US, EU, GLOBAL = "us-east-1", "eu-west-1", "global"
@@ -131,11 +130,6 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = root / "warehouse.duckdb"
     publish_warehouse(root / "lake", path)
     return path
-
-
-def query(warehouse: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 # --- the view -----------------------------------------------------------------------------------
