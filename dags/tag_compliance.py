@@ -50,6 +50,14 @@ def tag_compliance():
 
         return pipeline.collect(service, target, snapshot_date)
 
+    # Waits for every collection task, whatever its outcome: it commits the snapshot only when every
+    # planned target was collected (and fails, saying which are missing, otherwise).
+    @task(trigger_rule="none_failed")
+    def commit_snapshot(snapshot_date: str, planned: dict, collected: list) -> dict:
+        from tag_compliance import pipeline
+
+        return pipeline.commit_snapshot(snapshot_date, planned, collected)
+
     @task(pool="aws_cost_explorer")
     def extract_costs(snapshot_date: str) -> dict:
         from tag_compliance import pipeline
@@ -79,14 +87,19 @@ def tag_compliance():
         return pipeline.write_report(snapshot_date)
 
     snapshot_date = plan()
-    collections = [
+    planned = {
+        service: targets.override(task_id=f"targets_{service}")(service, snapshot_date)
+        for service in services()
+    }
+    collected = [
         collect.override(task_id=f"collect_{service}", pool=f"aws_{service}")
         .partial(service=service, snapshot_date=snapshot_date)
-        .expand(target=targets.override(task_id=f"targets_{service}")(service, snapshot_date))
+        .expand(target=planned[service])
         for service in services()
     ]
+    snapshot = commit_snapshot(snapshot_date, planned, collected)
     scores = score(snapshot_date, extract_costs(snapshot_date))
-    collections >> scores
+    snapshot >> scores
     publish_warehouse(scores) >> write_report(snapshot_date)
 
 

@@ -173,20 +173,20 @@ def resources_table(rows: list[dict[str, Any]]) -> pa.Table:
 def write_snapshot(
     root: Path, rows: list[dict[str, Any]] = RESOURCES, snapshot_date: date = SNAPSHOT
 ) -> list[Path]:
-    """Write rows into the lake, one file per (account, region, service) partition."""
+    """Write rows into the lake as one committed snapshot, one file per (account, region, service)."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["account_id"], row["region"], row["service"]), []).append(row)
-    paths = []
-    for (account_id, region, service), group in sorted(groups.items()):
-        partition = {
-            "snapshot_date": snapshot_date,
-            "account_id": account_id,
-            "region": region,
-            "service": service,
-        }
-        paths.append(lake.write_partition(root, lake.RESOURCES, partition, resources_table(group)))
-    return paths
+    tables = [
+        (
+            lake.RESOURCES,
+            {"snapshot_date": snapshot_date, "account_id": account_id, "region": region, "service": service},
+            resources_table(group),
+        )
+        for (account_id, region, service), group in sorted(groups.items())
+    ]
+    snapshot = lake.write_and_commit(root, lake.SNAPSHOT, snapshot_date, tables)
+    return [Path(path) for path in snapshot.paths(root)]
 
 
 # --- costs of the snapshot's day ---------------------------------------------------------------------
@@ -316,16 +316,29 @@ def write_costs(
     usage_date: date = SNAPSHOT,
     empty_sources: tuple[str, ...] = (),
 ) -> list[Path]:
-    """Write cost rows into the lake, one file per source; ``empty_sources`` get a zero-row file."""
+    """Write cost rows into the lake, one file per source, committed as the day's costs;
+    ``empty_sources`` get a zero-row file."""
     by_source: dict[str, list[dict[str, Any]]] = {source: [] for source in empty_sources}
     for row in rows:
         by_source.setdefault(row["source"], []).append(row)
-    return [
-        lake.write_partition(
-            root, lake.COSTS, {"usage_date": usage_date, "source": source}, costs_table(group)
-        )
+    tables = [
+        (lake.COSTS, {"usage_date": usage_date, "source": source}, costs_table(group))
         for source, group in sorted(by_source.items())
     ]
+    day = lake.write_and_commit(root, lake.DAY_COSTS, usage_date, tables)
+    return [Path(path) for path in day.paths(root)]
+
+
+def committed_file(root: Path, dataset: lake.Dataset, key: date = SNAPSHOT, partition: str = "") -> Path:
+    """The one committed file of a dataset for a day (and, below it, a partition like
+    ``source=service``): what readers read."""
+    unit = lake.COMMITTED_DATASETS[dataset.name]
+    day = lake.read_commit(root, unit, key)
+    assert day is not None, f"{unit.name} {key} is not committed"
+    suffix = f"/{partition}" if partition else ""
+    files = [file for file in day.files_of(dataset) if file.partition.endswith(f"{key.isoformat()}{suffix}")]
+    assert len(files) == 1, files
+    return root / files[0].path
 
 
 def query(warehouse: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:

@@ -36,6 +36,7 @@ from tests.sql_fixtures import (
     COSTS_WITH_RESOURCES,
     KEY_128,
     SNAPSHOT,
+    committed_file,
     costs_table,
     fixture_policy,
     resource,
@@ -84,7 +85,7 @@ def average_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def output_table(root: Path, dataset: lake.Dataset) -> pa.Table:
-    return pq.read_table(dataset.partition_dir(root, {"snapshot_date": SNAPSHOT}) / "part-0.parquet")
+    return pq.read_table(committed_file(root, dataset))
 
 
 def read_output(root: Path, dataset: lake.Dataset) -> list[dict[str, Any]]:
@@ -435,9 +436,13 @@ def test_hidden_cost_files_are_ignored(tmp_path: Path) -> None:
     expected = gap_rows(tmp_path)
     day = tmp_path / "costs" / f"usage_date={SNAPSHOT.isoformat()}"
     # A leftover of a crashed writer, and a half-written partition of a source never finished.
-    shutil.copy(day / "source=service" / "part-0.parquet", day / "source=service" / ".part-0.abc.parquet")
+    service = committed_file(tmp_path, lake.COSTS, partition="source=service")
+    resource = committed_file(tmp_path, lake.COSTS, partition="source=resource")
+    shutil.copy(service, day / "source=service" / ".part-0.abc.parquet")
     (day / ".source=resource.tmp").mkdir()
-    shutil.copy(day / "source=resource" / "part-0.parquet", day / ".source=resource.tmp" / "part-0.parquet")
+    shutil.copy(resource, day / ".source=resource.tmp" / "part-0.parquet")
+    # A killed writer's file, whole but never committed.
+    shutil.copy(service, day / "source=service" / "part-killed-writer.parquet")
     score_snapshot(tmp_path, SNAPSHOT, fixture_policy())
     assert gap_rows(tmp_path) == expected
 

@@ -118,13 +118,12 @@ def test_inventory_per_account_region_and_type_equals_the_seeded_estate(first_ru
 
 def test_tags_read_back_exactly_as_seeded(first_run, sandbox):
     manifest = load_manifest(sandbox.manifest_path).to_pylist()
-    seeded = {(row["resource_type"], row["resource_id"]): dict(row["tags"]) for row in manifest}
-    collected = {
-        (resource_type, resource_id): dict(tags)
-        for resource_type, resource_id, tags in first_run.sql(
-            "select resource_type, resource_id, tags from resources"
-        ).fetchall()
-    }
+    # ids repeat across accounts and regions (ECS "<cluster>/<service>"): a resource is all four
+    identity = ("account_id", "region", "resource_type", "resource_id")
+    seeded = {tuple(row[name] for name in identity): dict(row["tags"]) for row in manifest}
+    rows = first_run.sql(f"select {', '.join(identity)}, tags from resources").fetchall()
+    collected = {tuple(row[:4]): dict(row[4]) for row in rows}
+    assert len(rows) == len(collected) == len(manifest)
     assert collected == seeded
 
 

@@ -33,6 +33,7 @@ from tests.sql_fixtures import (
     RESOURCES,
     SNAPSHOT,
     arn,
+    committed_file,
     fixture_policy,
     resource,
     resources_table,
@@ -158,8 +159,7 @@ def scored_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def read_output(root: Path, dataset: lake.Dataset, snapshot: date = SNAPSHOT) -> list[dict[str, Any]]:
-    directory = dataset.partition_dir(root, {"snapshot_date": snapshot})
-    return pq.read_table(directory / "part-0.parquet").to_pylist()
+    return pq.read_table(committed_file(root, dataset, snapshot)).to_pylist()
 
 
 def test_sql_files_exist_with_produces_header() -> None:
@@ -225,7 +225,7 @@ def test_no_costs_no_attribution_gap(scored_lake: Path) -> None:
     "dataset", [lake.VIOLATIONS, lake.RESOURCE_COMPLIANCE, lake.COMPLIANCE_SUMMARY, lake.ATTRIBUTION_GAP]
 )
 def test_output_files_have_the_lake_schema(scored_lake: Path, dataset: lake.Dataset) -> None:
-    path = dataset.partition_dir(scored_lake, {"snapshot_date": SNAPSHOT}) / "part-0.parquet"
+    path = committed_file(scored_lake, dataset)
     assert pq.read_schema(path).remove_metadata() == dataset.schema
 
 
@@ -263,7 +263,7 @@ def test_rerun_replaces_results(tmp_path: Path) -> None:
         ("missing_required_tag", "v2")
     }
     directory = lake.VIOLATIONS.partition_dir(tmp_path, {"snapshot_date": SNAPSHOT})
-    assert [path.name for path in directory.iterdir()] == ["part-0.parquet"]
+    assert list(directory.iterdir()) == [committed_file(tmp_path, lake.VIOLATIONS)]  # the first run's: gone
 
 
 def test_only_the_requested_snapshot_is_scored(tmp_path: Path) -> None:

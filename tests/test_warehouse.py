@@ -20,7 +20,7 @@ from tag_compliance.warehouse import (
     views_markdown,
 )
 from tests.conftest import REPO_ROOT
-from tests.sql_fixtures import ACCOUNT_1, RESOURCES, SNAPSHOT, fixture_policy, write_snapshot
+from tests.sql_fixtures import ACCOUNT_1, RESOURCES, SNAPSHOT, committed_file, fixture_policy, write_snapshot
 
 DATASET_VIEWS = [
     "resources",
@@ -241,7 +241,7 @@ def test_views_use_absolute_lake_paths(
 def test_files_written_before_a_column_existed_read_it_as_null(lake_root: Path, tmp_path: Path) -> None:
     """A column added with a migration note (inventory_as_of) reads as NULL from older files, even
     when no file of the dataset has it yet."""
-    summary = lake.COMPLIANCE_SUMMARY.partition_dir(lake_root, {"snapshot_date": SNAPSHOT}) / "part-0.parquet"
+    summary = committed_file(lake_root, lake.COMPLIANCE_SUMMARY)
     pq.write_table(pq.read_table(summary).drop_columns(["inventory_as_of"]), summary)
     warehouse = tmp_path / "warehouse.duckdb"
     publish_warehouse(lake_root, warehouse)

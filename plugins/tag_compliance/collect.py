@@ -1,13 +1,16 @@
-"""Collection tasks' logic: plan the (account, region) targets, collect one service, store it.
+"""Collection tasks' logic: plan the (account, region) targets, collect one service, store it,
+and commit the snapshot once every planned target is in.
 
-Nothing is written until a whole (service, account, region) has been collected, so a
-failure part-way never leaves a partial ``resources`` partition behind.
+Nothing is written until a whole (service, account, region) has been collected, and what is
+written stays invisible to readers until ``commit_snapshot`` finds every planned target's file
+and commits them together: a snapshot missing a target is never read as the day's inventory.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
@@ -81,13 +84,10 @@ def collect_service(
                 rows.append({"collected_at": collected_at, "resource_type": collector.resource_type, **row})
         table = pa.Table.from_pylist(rows, schema=lake.RESOURCES.schema)
         _check_unique(table, service, account_id, region)
-        partition = {
-            "snapshot_date": snapshot_date,
-            "account_id": account_id,
-            "region": region,
-            "service": service,
-        }
-        path = lake.write_partition(settings.lake, lake.RESOURCES, partition, table)
+        partition = target_partition(snapshot_date, service, account_id, region)
+        # This task is the partition's only writer: what an earlier, killed attempt left goes.
+        lake.discard_uncommitted(settings.lake, lake.SNAPSHOT, snapshot_date, [(lake.RESOURCES, partition)])
+        written = lake.write_data_file(settings.lake, lake.RESOURCES, partition, table, lake.new_run_id())
     finally:
         # Accounting is kept even when collection fails: that is when it matters most.
         lake.write_partition(
@@ -98,8 +98,74 @@ def collect_service(
             part=f"collect-{service}-{account_id}-{region}",
         )
     counts = Counter(row["resource_type"] for row in rows)
-    log.info("collected %s resources of %s in %s/%s -> %s", len(rows), service, account_id, region, path)
-    return {"service": service, "account_id": account_id, "region": region, "resources": dict(counts)}
+    log.info(
+        "collected %s resources of %s in %s/%s -> %s (visible once the snapshot is committed)",
+        len(rows),
+        service,
+        account_id,
+        region,
+        written.path,
+    )
+    return {
+        "service": service,
+        "account_id": account_id,
+        "region": region,
+        "resources": dict(counts),
+        "file": written.to_json(),
+    }
+
+
+def target_partition(snapshot_date: date, service: str, account_id: str, region: str) -> dict[str, object]:
+    return {"snapshot_date": snapshot_date, "account_id": account_id, "region": region, "service": service}
+
+
+class IncompleteSnapshotError(RuntimeError):
+    """Some planned targets have no collected file: the snapshot is not committed."""
+
+
+def commit_snapshot(
+    snapshot_date: date,
+    planned: Mapping[str, Iterable[Mapping[str, str]]],
+    collected: Iterable[Mapping[str, object]],
+    settings: Settings | None = None,
+) -> lake.Commit:
+    """Commit the day's inventory once every planned (service, account, region) has its file.
+
+    ``planned``: the targets per service (the ``targets_<service>`` tasks' lists); ``collected``:
+    what the collection tasks returned. Until this commit, readers keep seeing the previous
+    commit of the day (a rerun) or no snapshot at all for it.
+    """
+    settings = settings or get_settings()
+    files = {}
+    for result in collected:
+        file = lake.DataFile.from_json(result["file"])  # type: ignore[arg-type]
+        files[(str(result["service"]), str(result["account_id"]), str(result["region"]))] = file
+    wanted = [
+        (service, target["account_id"], target["region"])
+        for service, targets in sorted(planned.items())
+        for target in targets
+    ]
+    missing = [target for target in wanted if target not in files]
+    if missing:
+        shown = ", ".join("/".join(target) for target in missing[:10])
+        raise IncompleteSnapshotError(
+            f"snapshot {snapshot_date}: {len(missing)} of {len(wanted)} planned targets have no collected "
+            f"inventory ({shown}{', ...' if len(missing) > 10 else ''}); not committed, so no reader takes "
+            "it for the day's inventory"
+        )
+    unplanned = sorted(set(files) - set(wanted))
+    if unplanned:
+        raise IncompleteSnapshotError(
+            f"snapshot {snapshot_date}: collected targets that were not planned: {unplanned[:10]}"
+        )
+    return lake.commit(
+        settings.lake,
+        lake.SNAPSHOT,
+        snapshot_date,
+        [files[target] for target in wanted],
+        lake.new_run_id(),
+        meta={"targets": len(wanted)},
+    )
 
 
 def _check_unique(table: pa.Table, service: str, account_id: str, region: str) -> None:

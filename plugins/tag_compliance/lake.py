@@ -1,23 +1,38 @@
-"""The Parquet lake: dataset schemas (declared once), partition paths and atomic writes.
+"""The Parquet lake: dataset schemas (declared once), partition paths, and commits.
 
 Layout: ``<root>/<dataset>/<key>=<value>/.../<part>.parquet`` (hive partitions, zstd).
 Partition keys live in the path only; readers get them back as columns through hive
-partitioning. Each file is written under a hidden temporary name in its final directory
-and then renamed over the old one, so a rerun replaces it and a crash never leaves a
-half-written file visible (readers skip names starting with ``.``).
+partitioning.
+
+Most datasets are written in **commits** (``CommitUnit``): a writer first writes immutable data
+files under names of their own (``part-<run id>.parquet``, each written under a hidden temporary
+name and renamed into place), which no reader looks at yet; then one small commit file
+``_commits/<unit>/<key>=<value>.parquet`` lists every file of the unit (a collected snapshot, a
+scored day, a day of costs). Replacing that one file is the only step that changes what readers
+see, so they see the previous complete state or the new complete state, never a mix. Readers
+(scoring, the warehouse views, backfills) only read files a commit lists. Files a commit no longer
+lists are deleted right after it; files of writers killed before their commit are deleted by the
+next writer of the same partition, and by ``sweep`` once they are older than any task can run.
+Nothing here renames a directory: the same protocol works on object storage, where one object
+is replaced atomically but there is no rename.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
 
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 TAGS = pa.map_(pa.string(), pa.string())
@@ -272,15 +287,31 @@ def conform(dataset: Dataset, table: pa.Table) -> pa.Table:
     if missing:
         raise SchemaMismatchError(f"dataset {dataset.name!r}: missing columns {missing}")
     columns = []
-    for field in dataset.schema:
+    for column in dataset.schema:
         try:
-            columns.append(table[field.name].cast(field.type))
+            columns.append(table[column.name].cast(column.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise SchemaMismatchError(
-                f"dataset {dataset.name!r}: column {field.name!r} of type {table[field.name].type} "
-                f"cannot be stored as {field.type}: {exc}"
+                f"dataset {dataset.name!r}: column {column.name!r} of type {table[column.name].type} "
+                f"cannot be stored as {column.type}: {exc}"
             ) from exc
     return pa.Table.from_arrays(columns, schema=dataset.schema)
+
+
+def _write_parquet_atomically(table: pa.Table, final: Path) -> None:
+    """Write under a hidden temporary name in the final directory, then rename into place: a
+    reader (or a crash) never sees half a file. Readers and globs skip names starting with '.'."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(f"{TEMPORARY_PREFIX}{final.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
+    try:
+        pq.write_table(table, temporary, compression="zstd")
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+TEMPORARY_PREFIX = "."
+TEMPORARY_SUFFIX = ".tmp"
 
 
 def write_partition(
@@ -290,41 +321,394 @@ def write_partition(
     table: pa.Table,
     part: str = "part-0",
 ) -> Path:
-    """Atomically write (or replace) one file of a partition and return its path."""
+    """Atomically write (or replace) one file of a dataset that is not written in commits.
+
+    Only ``api_calls`` is: each of its files is a fact of its own (one task's requests), kept
+    even when the task failed. Datasets of a ``CommitUnit`` go through ``write_data_file`` and
+    ``commit`` instead, so that their files become visible together.
+    """
+    if dataset.name in COMMITTED_DATASETS:
+        raise ValueError(
+            f"dataset {dataset.name!r} is written in commits of unit "
+            f"{COMMITTED_DATASETS[dataset.name].name!r}: use write_data_file() and commit()"
+        )
     table = conform(dataset, table)
-    directory = dataset.partition_dir(root, partition)
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"{part}.parquet"
-    temporary = directory / f".{part}.{uuid.uuid4().hex}.tmp"
-    try:
-        pq.write_table(table, temporary, compression="zstd")
-        os.replace(temporary, final)
-    finally:
-        temporary.unlink(missing_ok=True)
+    final = dataset.partition_dir(root, partition) / f"{part}.parquet"
+    _write_parquet_atomically(table, final)
     return final
 
 
-def remove_partition(root: Path, dataset: Dataset, partition: Mapping[str, object]) -> bool:
-    """Delete one partition, file by file (a reader sees each file whole or not at all).
-
-    Returns whether there was anything to delete.
-    """
-    directory = dataset.partition_dir(root, partition)
-    if not directory.is_dir():
-        return False
-    for path in directory.iterdir():
-        path.unlink()
-    directory.rmdir()
-    return True
-
-
 def dataset_glob(root: Path, dataset: Dataset | str) -> str:
-    """Glob of every data file of a dataset, for DuckDB's read_parquet."""
+    """Glob of every data file of a dataset, for DuckDB's read_parquet (committed or not: a
+    reader of a committed dataset must also filter on its commits, see ``CommitUnit``)."""
     name = dataset if isinstance(dataset, str) else dataset.name
     return str(Path(root) / name / "**" / "*.parquet")
 
 
 def has_files(root: Path, dataset: Dataset | str, partition_prefix: str = "") -> bool:
+    """Whether a dataset (not written in commits) has a visible file under the prefix."""
     name = dataset if isinstance(dataset, str) else dataset.name
     base = Path(root) / name / partition_prefix
-    return base.exists() and any(base.rglob("*.parquet"))
+    return base.exists() and any(not _is_hidden(path, base) for path in base.rglob("*.parquet"))
+
+
+def _is_hidden(path: Path, below: Path) -> bool:
+    return any(part.startswith(TEMPORARY_PREFIX) for part in path.relative_to(below).parts)
+
+
+# --- commits ---------------------------------------------------------------------------------
+
+COMMITS_DIR = "_commits"
+
+
+@dataclass(frozen=True)
+class CommitUnit:
+    """What becomes visible to readers as a whole: every file of its datasets for one key value.
+
+    ``key`` is the first partition key of each of its datasets (a snapshot date, a usage date).
+    A commit of a unit lists all its files for that key (``partial=False``: the new commit
+    replaces the old one whole), or, with ``partial=True``, the files of the partitions it names
+    (the old commit's other partitions stay: a re-extraction of one day's service costs keeps
+    its resource costs).
+    """
+
+    name: str
+    key: str
+    datasets: tuple[Dataset, ...]
+    partial: bool = False
+
+    def commit_path(self, root: Path, key_value: date) -> Path:
+        return Path(root) / COMMITS_DIR / self.name / f"{self.key}={_partition_value(key_value)}.parquet"
+
+    def commits_glob(self, root: Path) -> str:
+        """Glob of this unit's commit files, for DuckDB's read_parquet (hidden temporaries excluded)."""
+        return str(Path(root) / COMMITS_DIR / self.name / f"{self.key}=*.parquet")
+
+
+# A collected inventory snapshot: every planned (account, region, service) target's file.
+SNAPSHOT = CommitUnit("snapshot", "snapshot_date", (RESOURCES,))
+# A scored day: its five outputs, scored together by one run with one policy version.
+SCORES = CommitUnit(
+    "scores",
+    "snapshot_date",
+    (VIOLATIONS, EXEMPTED_VIOLATIONS, RESOURCE_COMPLIANCE, COMPLIANCE_SUMMARY, ATTRIBUTION_GAP),
+)
+# A day of Cost Explorer data: one file per source extracted (service, tag, resource).
+DAY_COSTS = CommitUnit("costs", "usage_date", (COSTS,), partial=True)
+
+COMMIT_UNITS: tuple[CommitUnit, ...] = (SNAPSHOT, SCORES, DAY_COSTS)
+COMMITTED_DATASETS: dict[str, CommitUnit] = {
+    dataset.name: unit for unit in COMMIT_UNITS for dataset in unit.datasets
+}
+
+# One row per file of a commit (a commit of no files has one row with dataset and path NULL).
+COMMIT_SCHEMA = pa.schema(
+    [
+        ("unit", pa.string()),
+        ("key", pa.date32()),
+        ("run_id", pa.string()),
+        ("committed_at", UTC_TIMESTAMP),
+        ("dataset", pa.string()),
+        ("partition", pa.string()),
+        ("path", pa.string()),
+        ("rows", pa.int64()),
+        ("meta", pa.string()),
+    ]
+)
+
+# Longer than any task of the DAG may run (every task has an execution_timeout below it, which
+# tests/test_dag_integrity.py checks): an uncommitted file this old has no live writer.
+STRAY_FILE_GRACE = timedelta(hours=12)
+
+
+class CommitError(RuntimeError):
+    """A commit that would make an incomplete or inconsistent state visible; nothing was changed."""
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A writer's own id, unique and sortable by time: it names the data files it writes."""
+    now = now or datetime.now(UTC)
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One immutable data file of a commit, by paths relative to the lake root (POSIX)."""
+
+    dataset: str
+    partition: str  # hive path below the dataset, e.g. "snapshot_date=2026-11-20/account_id=..."
+    path: str  # e.g. "resources/snapshot_date=2026-11-20/.../part-<run id>.parquet"
+    rows: int
+
+    def to_json(self) -> dict[str, Any]:
+        """For XCom: a collection task hands its file to the task that commits the snapshot."""
+        return {"dataset": self.dataset, "partition": self.partition, "path": self.path, "rows": self.rows}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DataFile:
+        return cls(str(data["dataset"]), str(data["partition"]), str(data["path"]), int(data["rows"]))
+
+
+@dataclass(frozen=True)
+class Commit:
+    """The committed state of one key of a unit: which files readers read, and facts about them."""
+
+    unit: str
+    key: date
+    run_id: str
+    committed_at: datetime
+    files: tuple[DataFile, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def files_of(self, dataset: Dataset | str) -> list[DataFile]:
+        name = dataset if isinstance(dataset, str) else dataset.name
+        return [file for file in self.files if file.dataset == name]
+
+    def paths(self, root: Path, dataset: Dataset | str | None = None) -> list[str]:
+        """Absolute paths of the committed files (of one dataset), in a stable order."""
+        files = self.files if dataset is None else self.files_of(dataset)
+        return sorted(str(Path(root) / file.path) for file in files)
+
+
+def _partition_path(dataset: Dataset, partition: Mapping[str, object]) -> str:
+    return dataset.partition_dir(Path(), partition).relative_to(dataset.name).as_posix()
+
+
+def write_data_file(
+    root: Path, dataset: Dataset, partition: Mapping[str, object], table: pa.Table, run_id: str
+) -> DataFile:
+    """Write one immutable, not yet visible file of a committed dataset; ``commit`` publishes it."""
+    if dataset.name not in COMMITTED_DATASETS:
+        raise ValueError(f"dataset {dataset.name!r} is not written in commits: use write_partition()")
+    table = conform(dataset, table)
+    partition_path = _partition_path(dataset, partition)
+    relative = f"{dataset.name}/{partition_path}/part-{run_id}.parquet"
+    _write_parquet_atomically(table, Path(root) / relative)
+    return DataFile(dataset.name, partition_path, relative, table.num_rows)
+
+
+def read_commit(root: Path, unit: CommitUnit, key_value: date) -> Commit | None:
+    """The current commit of one key, or None when that key was never committed."""
+    path = unit.commit_path(root, key_value)
+    try:
+        rows = pq.read_table(path, schema=COMMIT_SCHEMA).to_pylist()
+    except FileNotFoundError:
+        return None
+    first = rows[0]
+    return Commit(
+        unit=unit.name,
+        key=first["key"],
+        run_id=first["run_id"],
+        committed_at=first["committed_at"],
+        files=tuple(
+            DataFile(row["dataset"], row["partition"], row["path"], row["rows"])
+            for row in rows
+            if row["path"] is not None
+        ),
+        meta=json.loads(first["meta"] or "{}"),
+    )
+
+
+def committed_keys(root: Path, unit: CommitUnit) -> list[date]:
+    """Every key value of the unit that has a commit, in order."""
+    directory = Path(root) / COMMITS_DIR / unit.name
+    if not directory.is_dir():
+        return []
+    keys = []
+    for path in directory.glob(f"{unit.key}=*.parquet"):
+        try:
+            keys.append(date.fromisoformat(path.name.removeprefix(f"{unit.key}=").removesuffix(".parquet")))
+        except ValueError:
+            continue
+    return sorted(keys)
+
+
+def has_commits(root: Path, unit: CommitUnit) -> bool:
+    return bool(committed_keys(root, unit))
+
+
+def _check_files(root: Path, unit: CommitUnit, key_value: date, files: Sequence[DataFile]) -> None:
+    """Every file belongs to the unit's datasets under this key, exists, and is listed once."""
+    datasets = {dataset.name for dataset in unit.datasets}
+    prefix = f"{unit.key}={_partition_value(key_value)}"
+    where = f"commit of {unit.name} {prefix}"
+    seen: set[tuple[str, str]] = set()
+    for file in files:
+        if file.dataset not in datasets:
+            raise CommitError(f"{where}: {file.path} is not a file of {sorted(datasets)}")
+        if not (file.partition == prefix or file.partition.startswith(prefix + "/")):
+            raise CommitError(f"{where}: {file.path} is outside {prefix}")
+        if (file.dataset, file.partition) in seen:
+            raise CommitError(f"{where}: two files for {file.dataset}/{file.partition}")
+        seen.add((file.dataset, file.partition))
+        if not (Path(root) / file.path).is_file():
+            raise CommitError(
+                f"{where}: {file.path} does not exist (deleted by another writer "
+                "of the same partition?); nothing was committed"
+            )
+
+
+def commit(
+    root: Path,
+    unit: CommitUnit,
+    key_value: date,
+    files: Sequence[DataFile],
+    run_id: str,
+    meta: Mapping[str, Any] | None = None,
+    removed_partitions: Iterable[tuple[Dataset, Mapping[str, object]]] = (),
+) -> Commit:
+    """Make ``files`` the visible state of one key of the unit, in one atomic step.
+
+    Replaces the previous commit whole, or for a ``partial`` unit only in the partitions that
+    ``files`` and ``removed_partitions`` name. Files the new commit no longer lists are deleted
+    afterwards (a reader already reading them may fail, but never sees a mix).
+    """
+    root = Path(root)
+    _check_files(root, unit, key_value, files)
+    previous = read_commit(root, unit, key_value)
+    kept: list[DataFile] = []
+    if unit.partial and previous is not None:
+        replaced = {(file.dataset, file.partition) for file in files} | {
+            (dataset.name, _partition_path(dataset, partition)) for dataset, partition in removed_partitions
+        }
+        kept = [file for file in previous.files if (file.dataset, file.partition) not in replaced]
+    new_files = sorted([*kept, *files], key=lambda file: file.path)
+    committed_at = datetime.now(UTC)
+    meta_text = json.dumps(dict(meta or {}), sort_keys=True, default=str)
+    common = {"unit": unit.name, "key": key_value, "run_id": run_id, "committed_at": committed_at}
+    rows: list[dict[str, Any]] = [{**common, **file.to_json(), "meta": meta_text} for file in new_files] or [
+        {**common, "meta": meta_text}
+    ]
+    table = pa.Table.from_pylist(rows, schema=COMMIT_SCHEMA)
+    _write_parquet_atomically(table, unit.commit_path(root, key_value))
+    if previous is not None:
+        still_listed = {file.path for file in new_files}
+        for file in previous.files:
+            if file.path not in still_listed:
+                (root / file.path).unlink(missing_ok=True)
+    log.info("committed %s %s=%s: %d files (run %s)", unit.name, unit.key, key_value, len(new_files), run_id)
+    return Commit(unit.name, key_value, run_id, committed_at, tuple(new_files), json.loads(meta_text))
+
+
+def discard_uncommitted(
+    root: Path, unit: CommitUnit, key_value: date, partitions: Iterable[tuple[Dataset, Mapping[str, object]]]
+) -> list[Path]:
+    """Delete what killed writers left in these partitions: files no commit lists, temporaries.
+
+    Called by a writer before it writes the partitions, as their only writer (one task per
+    target; scoring and cost extraction run in one-slot pools). Returns what was deleted.
+    """
+    current = read_commit(root, unit, key_value)
+    listed = {file.path for file in current.files} if current else set()
+    deleted = []
+    for dataset, partition in partitions:
+        directory = dataset.partition_dir(root, partition)
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            relative = path.relative_to(root).as_posix()
+            stray_file = path.suffix == ".parquet" and relative not in listed
+            if path.is_file() and (stray_file or _is_temporary(path)):
+                path.unlink(missing_ok=True)
+                deleted.append(path)
+    if deleted:
+        log.info("removed %d files left by an earlier, unfinished writer: %s", len(deleted), deleted[:5])
+    return deleted
+
+
+def write_and_commit(
+    root: Path,
+    unit: CommitUnit,
+    key_value: date,
+    tables: Sequence[tuple[Dataset, Mapping[str, object], pa.Table]],
+    meta: Mapping[str, Any] | None = None,
+    removed_partitions: Sequence[tuple[Dataset, Mapping[str, object]]] = (),
+) -> Commit:
+    """Write one writer's partitions of a unit and commit them, for a writer that does all of it.
+
+    What an earlier, killed writer of these partitions left is removed first.
+    """
+    partitions = [(dataset, partition) for dataset, partition, _ in tables]
+    discard_uncommitted(root, unit, key_value, [*partitions, *removed_partitions])
+    run_id = new_run_id()
+    files = [write_data_file(root, dataset, partition, table, run_id) for dataset, partition, table in tables]
+    return commit(root, unit, key_value, files, run_id, meta, removed_partitions)
+
+
+def _is_temporary(path: Path) -> bool:
+    return path.name.startswith(TEMPORARY_PREFIX) and path.name.endswith(TEMPORARY_SUFFIX)
+
+
+def _files_below(directory: Path) -> Iterator[Path]:
+    if directory.is_dir():
+        yield from (path for path in directory.rglob("*") if path.is_file())
+
+
+def sweep(root: Path, older_than: timedelta = STRAY_FILE_GRACE, now: datetime | None = None) -> list[Path]:
+    """Delete every file of a killed writer in the whole lake: uncommitted data files and
+    temporaries older than ``older_than`` (younger ones may belong to a writer still running)."""
+    root = Path(root)
+    cutoff = (now or datetime.now(UTC)).timestamp() - older_than.total_seconds()
+    deleted = []
+    for unit in COMMIT_UNITS:
+        listed = {
+            file.path
+            for key_value in committed_keys(root, unit)
+            for file in (read_commit(root, unit, key_value) or _NO_COMMIT).files
+        }
+        for dataset in unit.datasets:
+            for path in _files_below(root / dataset.name):
+                relative = path.relative_to(root).as_posix()
+                stray = _is_temporary(path) or (path.suffix == ".parquet" and relative not in listed)
+                if stray and path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+                    deleted.append(path)
+    for directory in (root / COMMITS_DIR, root / API_CALLS.name):
+        for path in _files_below(directory):
+            if _is_temporary(path) and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                deleted.append(path)
+    if deleted:
+        log.info("swept %d files of killed writers from %s", len(deleted), root)
+    return deleted
+
+
+_NO_COMMIT = Commit("", date.min, "", datetime.min.replace(tzinfo=UTC), ())
+
+
+LEGACY_RUN_ID = "adopted"
+
+
+def adopt_files_without_commits(root: Path) -> list[Commit]:
+    """Commit the files of a lake written before commits existed, as they were visible then.
+
+    Runs once: a lake that has a commit directory is left alone. Without it, readers that
+    only read committed files would see nothing of the history such a lake holds.
+    """
+    root = Path(root)
+    if (root / COMMITS_DIR).exists():
+        return []
+    adopted = []
+    for unit in COMMIT_UNITS:
+        by_key: dict[date, list[DataFile]] = {}
+        for dataset in unit.datasets:
+            directory = root / dataset.name
+            for path in _files_below(directory):
+                if path.suffix != ".parquet" or _is_hidden(path, directory):
+                    continue
+                partition = path.parent.relative_to(directory).as_posix()
+                first = partition.split("/", 1)[0]
+                try:
+                    key_value = date.fromisoformat(first.removeprefix(f"{unit.key}="))
+                except ValueError:
+                    continue
+                rows = pq.ParquetFile(path).metadata.num_rows
+                by_key.setdefault(key_value, []).append(
+                    DataFile(dataset.name, partition, path.relative_to(root).as_posix(), rows)
+                )
+        for key_value, files in sorted(by_key.items()):
+            adopted.append(commit(root, unit, key_value, files, LEGACY_RUN_ID, {"adopted": True}))
+    (root / COMMITS_DIR).mkdir(parents=True, exist_ok=True)
+    if adopted:
+        log.info("adopted %d units of files written before commits existed in %s", len(adopted), root)
+    return adopted

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date
 from typing import Any
 
@@ -27,11 +27,18 @@ def snapshot_date_for(context: Mapping[str, Any], settings: Settings | None = No
 
 
 def plan(context: Mapping[str, Any], settings: Settings | None = None) -> str:
-    """Validate the policy (and a sandbox clock) before any AWS call; return the snapshot date."""
+    """Validate the policy (and a sandbox clock) before any AWS call, tidy the lake; return the
+    snapshot date.
+
+    Tidying: a lake written before commits existed has its files adopted as committed, and files
+    of writers killed long enough ago (``lake.STRAY_FILE_GRACE``) are deleted.
+    """
     from tag_compliance.policy import load_policy
 
     settings = settings or get_settings()
     policy = load_policy(settings.policy)
+    lake.adopt_files_without_commits(settings.lake)
+    lake.sweep(settings.lake)
     snapshot = snapshot_date_for(context, settings)
     live = clock.inventory_is_live(snapshot, settings)
     log.info(
@@ -59,6 +66,29 @@ def targets(service: str, snapshot_date: str, settings: Settings | None = None) 
 
 def collect(service: str, target: Mapping[str, str], snapshot_date: str) -> dict[str, Any]:
     return collect_service(service, target["account_id"], target["region"], date.fromisoformat(snapshot_date))
+
+
+def commit_snapshot(
+    snapshot_date: str,
+    planned: Mapping[str, Iterable[Mapping[str, str]]],
+    collected: Iterable[Iterable[Mapping[str, Any]]],
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Make the day's inventory visible once every planned target is collected.
+
+    ``planned``: the targets of each service; ``collected``: each service's collection results.
+    A past day plans no targets and commits nothing: it is scored from a stored snapshot.
+    """
+    from tag_compliance.collect import commit_snapshot as commit
+
+    settings = settings or get_settings()
+    targets = {service: list(service_targets or ()) for service, service_targets in planned.items()}
+    if not any(targets.values()):
+        log.info("%s: no live inventory planned, nothing to commit", snapshot_date)
+        return {"snapshot_date": snapshot_date, "committed": False, "files": 0}
+    results = [result for service_results in collected for result in service_results or ()]
+    snapshot = commit(date.fromisoformat(snapshot_date), targets, results, settings)
+    return {"snapshot_date": snapshot_date, "committed": True, "files": len(snapshot.files)}
 
 
 def extract_costs(snapshot_date: str, settings: Settings | None = None) -> dict[str, Any]:
@@ -110,11 +140,11 @@ def score(
     settings = settings or get_settings()
     policy = load_policy(settings.policy)
     day = date.fromisoformat(snapshot_date)
+    scored = set(lake.committed_keys(settings.lake, lake.SCORES))
     rescored = sorted(
         earlier
         for earlier in {date.fromisoformat(d) for d in (costs or {}).get("days", [])}
-        if earlier != day
-        and lake.has_files(settings.lake, lake.RESOURCE_COMPLIANCE, f"snapshot_date={earlier}")
+        if earlier != day and earlier in scored
     )
     for earlier in rescored:
         score_snapshot(settings.lake, earlier, policy, inventory_as_of=inventory_for(earlier, settings))

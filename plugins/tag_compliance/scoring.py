@@ -218,64 +218,37 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _visible_files(directory: Path) -> list[str]:
-    """The Parquet files under ``directory``, hidden temporary files (and directories) excluded."""
-    if not directory.is_dir():
-        return []
-    return sorted(
-        str(path)
-        for path in directory.rglob("*.parquet")
-        if not any(part.startswith(".") for part in path.relative_to(directory).parts)
-    )
-
-
 def snapshot_files(lake_root: Path, snapshot_date: date) -> list[str]:
-    """The ``resources`` files of one snapshot (hidden temporary files excluded)."""
-    return _visible_files(
-        Path(lake_root) / lake.RESOURCES.name / f"snapshot_date={snapshot_date.isoformat()}"
-    )
+    """The ``resources`` files of one committed snapshot; [] when it was never committed (an
+    inventory whose collection did not finish is never read as a snapshot)."""
+    snapshot = lake.read_commit(lake_root, lake.SNAPSHOT, snapshot_date)
+    return snapshot.paths(lake_root, lake.RESOURCES) if snapshot else []
 
 
 def latest_snapshot_on_or_before(lake_root: Path, day: date) -> date | None:
-    """The nearest inventory snapshot on or before ``day``: the latest ``resources``
-    ``snapshot_date=`` partition not after ``day`` that holds a visible Parquet file (even a
-    zero-row one: an inventory that found nothing). None when there is none.
+    """The nearest committed inventory snapshot on or before ``day`` (even one that found no
+    resources: an inventory that found nothing); None when there is none."""
+    earlier = [snapshot for snapshot in lake.committed_keys(lake_root, lake.SNAPSHOT) if snapshot <= day]
+    return earlier[-1] if earlier else None
 
-    Hidden partitions (a crashed writer's ``.snapshot_date=...``), partitions holding only
-    hidden temporary files, and names that are not ISO dates are ignored.
-    """
-    directory = Path(lake_root) / lake.RESOURCES.name
-    if not directory.is_dir():
-        return None
-    candidates = []
-    for partition in directory.glob("snapshot_date=*"):
-        try:
-            snapshot_date = date.fromisoformat(partition.name.removeprefix("snapshot_date="))
-        except ValueError:
-            continue
-        if snapshot_date <= day and partition.is_dir():
-            candidates.append(snapshot_date)
-    for snapshot_date in sorted(candidates, reverse=True):
-        if snapshot_files(lake_root, snapshot_date):
-            return snapshot_date
-    return None
+
+def scored_dates(lake_root: Path) -> list[date]:
+    """Every snapshot_date with committed scores."""
+    return lake.committed_keys(lake_root, lake.SCORES)
 
 
 def cost_files(lake_root: Path, usage_date: date) -> dict[str, list[str]]:
-    """The ``costs`` files of one usage day by source (hidden temporary files excluded).
+    """The committed ``costs`` files of one usage day by source.
 
-    A source is listed when its partition holds at least one visible file, even a zero-row
-    one: that means "extracted, nothing there".
+    A source is listed when the day's commit has a file for it, even a zero-row one: that
+    means "extracted, nothing there".
     """
-    directory = Path(lake_root) / lake.COSTS.name / f"usage_date={usage_date.isoformat()}"
-    if not directory.is_dir():
-        return {}
-    found = {}
-    for partition in sorted(directory.glob("source=*")):
-        files = _visible_files(partition)
-        if files:
-            found[partition.name.removeprefix("source=")] = files
-    return found
+    day = lake.read_commit(lake_root, lake.DAY_COSTS, usage_date)
+    found: dict[str, list[str]] = {}
+    for file in day.files if day else ():
+        source = file.partition.rsplit("/", 1)[-1].removeprefix("source=")
+        found.setdefault(source, []).append(str(Path(lake_root) / file.path))
+    return {source: sorted(paths) for source, paths in sorted(found.items())}
 
 
 def read_day_costs(con: duckdb.DuckDBPyConnection, lake_root: Path, usage_date: date) -> DayCosts:
@@ -310,7 +283,8 @@ def score_snapshot(
     lake_root: Path, snapshot_date: date, policy: TaggingPolicy, inventory_as_of: date | None = None
 ) -> ScoreResult:
     """Score ``snapshot_date`` and write its violations, resource_compliance, compliance_summary
-    and attribution_gap (atomically; a rerun replaces the earlier results).
+    and attribution_gap in one commit (readers see the earlier results or these, never a mix;
+    a rerun replaces the earlier results).
 
     The resources scored are the inventory snapshot of ``inventory_as_of`` (default
     ``snapshot_date``; a backfill passes ``latest_snapshot_on_or_before(lake_root, day)``); the
@@ -333,9 +307,9 @@ def score_snapshot(
             else f"inventory {inventory_as_of.isoformat()} (to score snapshot {snapshot_date.isoformat()})"
         )
         raise SnapshotNotFoundError(
-            f"no resources for {scoring} in lake {lake_root.resolve()} (expected files under "
-            f"{lake.RESOURCES.name}/snapshot_date={inventory_as_of.isoformat()}/): "
-            "run the inventory for that date first"
+            f"no resources for {scoring} in lake {lake_root.resolve()} (no committed snapshot "
+            f"{lake.SNAPSHOT.commit_path(Path(), inventory_as_of)}; an inventory whose collection did not "
+            "finish is never scored): run the inventory for that date first"
         )
     with connect() as con:
         con.execute(
@@ -349,10 +323,16 @@ def score_snapshot(
         )
         resource_count = con.execute("SELECT count(*) FROM snapshot").fetchone()[0]
 
-    written = {
-        name: lake.write_partition(lake_root, dataset, {"snapshot_date": snapshot_date}, outputs[name])
-        for name, dataset in OUTPUTS.items()
-    }
+    # The day's five outputs become visible together, in one commit, with one policy version.
+    partition = {"snapshot_date": snapshot_date}
+    scored = lake.write_and_commit(
+        lake_root,
+        lake.SCORES,
+        snapshot_date,
+        [(dataset, partition, outputs[name]) for name, dataset in OUTPUTS.items()],
+        meta={"policy_version": policy.version, "inventory_as_of": inventory_as_of.isoformat()},
+    )
+    written = {name: Path(scored.paths(lake_root, dataset)[0]) for name, dataset in OUTPUTS.items()}
     return ScoreResult(
         snapshot_date=snapshot_date,
         policy_version=policy.version,

@@ -329,42 +329,59 @@ def _literal(text: str) -> str:
 
 
 def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
-    """``CREATE VIEW`` text for one dataset: over its files, or zero typed rows if it has none.
+    """``CREATE VIEW`` text for one dataset: over its committed files, or zero typed rows if it has
+    none yet.
 
     The files are unioned by name with a zero-row SELECT of every column, so a column added
     later (with a migration note) reads as NULL from older files, even when no file has it yet.
+    A dataset written in commits (``lake.CommitUnit``) keeps only the files its unit's commit
+    files list, read when the view is queried: a reader sees each snapshot, scored day and day
+    of costs as its last commit left it, never a writer's files before their commit. DuckDB
+    prunes the other files before reading them (a dynamic filter on ``filename``).
 
     Views cannot take bind parameters, so the absolute lake path is quoted as a literal
     here; it comes from settings, never from policy or tag data.
     """
+    lake_root = Path(lake_root).resolve()
     columns = view_columns(dataset)
     typed_nulls = ", ".join(
         f"CAST(NULL AS {duckdb_type}) AS {_identifier(name)}" for name, duckdb_type in columns
     )
-    if lake.has_files(lake_root, dataset):
-        hive_types = ", ".join(
-            f"{_literal(key)}: {_literal(lake.HIVE_TYPES.get(key, 'VARCHAR'))}"
-            for key in dataset.partition_keys
-        )
-        select_list = ",\n    ".join(
-            f"CAST({_identifier(name)} AS {duckdb_type}) AS {_identifier(name)}"
-            for name, duckdb_type in columns
-        )
-        files = _literal(lake.dataset_glob(Path(lake_root).resolve(), dataset))
-        source = (
-            "(\n"
-            f"    SELECT * FROM read_parquet({files},\n"
-            f"        hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)\n"
-            "    UNION ALL BY NAME\n"
-            f"    SELECT {typed_nulls} WHERE false\n"
-            ") AS lake_files"
-        )
-    else:
+    unit = lake.COMMITTED_DATASETS.get(dataset.name)
+    has_data = lake.has_commits(lake_root, unit) if unit else lake.has_files(lake_root, dataset)
+    if not has_data:
         select_list = ",\n    ".join(
             f"CAST(NULL AS {duckdb_type}) AS {_identifier(name)}" for name, duckdb_type in columns
         )
-        source = "(SELECT 1) AS no_files_yet WHERE false"
-    return f"CREATE VIEW {_identifier(dataset.name)} AS\nSELECT\n    {select_list}\nFROM {source}"
+        return (
+            f"CREATE VIEW {_identifier(dataset.name)} AS\nSELECT\n    {select_list}\n"
+            "FROM (SELECT 1) AS no_files_yet WHERE false"
+        )
+    hive_types = ", ".join(
+        f"{_literal(key)}: {_literal(lake.HIVE_TYPES.get(key, 'VARCHAR'))}" for key in dataset.partition_keys
+    )
+    select_list = ",\n    ".join(
+        f"CAST({_identifier(name)} AS {duckdb_type}) AS {_identifier(name)}" for name, duckdb_type in columns
+    )
+    files = _literal(lake.dataset_glob(lake_root, dataset))
+    filename, filename_null, committed = "", "", ""
+    if unit is not None:
+        filename, filename_null = ", filename = true", ", CAST(NULL AS VARCHAR) AS filename"
+        root_prefix, commits = _literal(str(lake_root) + "/"), _literal(unit.commits_glob(lake_root))
+        committed = (
+            "\nWHERE lake_files.filename IN (\n"
+            f"    SELECT {root_prefix} || path FROM read_parquet({commits})\n"
+            f"    WHERE dataset = {_literal(dataset.name)})"
+        )
+    source = (
+        "(\n"
+        f"    SELECT * FROM read_parquet({files},\n"
+        f"        hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true{filename})\n"
+        "    UNION ALL BY NAME\n"
+        f"    SELECT {typed_nulls}{filename_null} WHERE false\n"
+        ") AS lake_files"
+    )
+    return f"CREATE VIEW {_identifier(dataset.name)} AS\nSELECT\n    {select_list}\nFROM {source}{committed}"
 
 
 def derived_view_sql(name: str, sql_dir: Path = SQL_DIR) -> str:

@@ -7,8 +7,9 @@ Cost Explorer is global (us-east-1), paid per request ($0.01, every page) and th
 * a request budget is checked before every page, so a run fails before spending more;
 * earlier days of the window are asked again only while their stored figures are
   ``Estimated`` (or missing), so final figures replace estimates without repeat requests;
-* rows are written only once every query has finished: a failed run leaves the lake's
-  earlier costs as they were, never half a day.
+* rows are written only once every query has finished, and each day's files become visible
+  in one commit: a failed or killed run leaves the lake's earlier costs as they were, never
+  half a day.
 """
 
 from __future__ import annotations
@@ -90,14 +91,16 @@ class ExtractionPlan:
 
 def stored_day_is_final(lake_root: Path, day: date, want_resource_data: bool) -> bool:
     """Whether the lake already holds final (not Estimated) figures for every source of ``day``."""
+    from tag_compliance.scoring import cost_files
+
     sources = [SERVICE_SOURCE, TAG_SOURCE, *([RESOURCE_SOURCE] if want_resource_data else [])]
-    day_prefix = f"usage_date={day.isoformat()}"
-    if not all(lake.has_files(lake_root, lake.COSTS, f"{day_prefix}/source={source}") for source in sources):
+    stored = cost_files(lake_root, day)
+    if not all(source in stored for source in sources):
         return False
     with duckdb.connect(":memory:") as con:
         estimated = con.execute(
-            "SELECT count(*) FROM read_parquet($glob, hive_partitioning = false) WHERE estimated",
-            {"glob": str(Path(lake_root) / lake.COSTS.name / day_prefix / "*" / "*.parquet")},
+            "SELECT count(*) FROM read_parquet($files, hive_partitioning = false) WHERE estimated",
+            {"files": [path for paths in stored.values() for path in paths]},
         ).fetchall()[0][0]
     return estimated == 0
 
@@ -149,32 +152,39 @@ def _run_query(
             return rows
 
 
-def _drop_stale_resource_costs(lake_root: Path, day: date) -> None:
-    """Remove the per-resource costs of a day re-extracted without them (too old by now).
-
-    They were Estimated (else the day would not be re-extracted) and can no longer be made
-    final: the day's final service totals, split by service_average, replace them.
-    """
-    if lake.remove_partition(lake_root, lake.COSTS, {"usage_date": day, "source": RESOURCE_SOURCE}):
-        log.info("dropped the Estimated per-resource costs of %s: too old to be re-extracted", day)
-
-
 def _write(lake_root: Path, plan: ExtractionPlan, rows: list[dict]) -> dict[str, int]:
-    """One file per (day, source) extracted, empty ones included: "extracted, nothing there"."""
+    """One file per (day, source) extracted, empty ones included ("extracted, nothing there"),
+    committed per day: a day's sources become visible together.
+
+    A day re-extracted without per-resource costs (too old by now) loses its stored ones: they
+    were Estimated (else the day would not be re-extracted) and can no longer be made final;
+    the day's final service totals, split by service_average, replace them.
+    """
     by_partition: dict[tuple[date, str], list[dict]] = defaultdict(list)
     for row in rows:
         by_partition[(row["usage_date"], row["source"])].append(row)
     written: dict[str, int] = {}
     for day in plan.days:
+        tables, removed = [], []
         for source in SOURCES:
+            partition = {"usage_date": day, "source": source}
             if source == RESOURCE_SOURCE and day not in plan.resource_days:
-                _drop_stale_resource_costs(lake_root, day)
+                removed.append((lake.COSTS, partition))
                 continue
             partition_rows = by_partition.get((day, source), [])
-            table = pa.Table.from_pylist(partition_rows, schema=lake.COSTS.schema)
-            lake.write_partition(lake_root, lake.COSTS, {"usage_date": day, "source": source}, table)
+            tables.append(
+                (lake.COSTS, partition, pa.Table.from_pylist(partition_rows, schema=lake.COSTS.schema))
+            )
             written[f"{day.isoformat()}/{source}"] = len(partition_rows)
+        before = lake.read_commit(lake_root, lake.DAY_COSTS, day)
+        lake.write_and_commit(lake_root, lake.DAY_COSTS, day, tables, removed_partitions=removed)
+        if removed and before and RESOURCE_SOURCE in _sources(before):
+            log.info("dropped the Estimated per-resource costs of %s: too old to be re-extracted", day)
     return written
+
+
+def _sources(day: lake.Commit) -> set[str]:
+    return {file.partition.rsplit("/", 1)[-1].removeprefix("source=") for file in day.files}
 
 
 def extract_costs(
