@@ -334,6 +334,9 @@ def write_partition(
         )
     table = conform(dataset, table)
     final = dataset.partition_dir(root, partition) / f"{part}.parquet"
+    if final.parent.is_dir():  # the file's only writer: an earlier, killed attempt's temporaries go
+        for leftover in final.parent.glob(f"{TEMPORARY_PREFIX}{final.name}.*{TEMPORARY_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
     _write_parquet_atomically(table, final)
     return final
 

@@ -13,14 +13,18 @@ empty lake too: the dataset views then have zero typed rows).
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
+from datetime import date
 from pathlib import Path
 
 import duckdb
 
 from tag_compliance import lake
 from tag_compliance.config import SQL_DIR, get_settings
+
+log = logging.getLogger(__name__)
 
 _VIOLATION_COLUMNS: dict[str, str] = {
     "snapshot_date": "Snapshot scored.",
@@ -390,15 +394,86 @@ def derived_view_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
     return f"CREATE VIEW {_identifier(name)} AS\n{select}"
 
 
-def publish_warehouse(lake_root: Path, warehouse_path: Path) -> list[str]:
+PUBLICATION_TABLE = "_publication"
+"""A one-row table in the warehouse: which lake it was published from, when, and the days it covers."""
+
+
+class WarehouseCoverageError(RuntimeError):
+    """Publishing would replace a warehouse with one that has lost days; nothing was replaced."""
+
+
+def _covered_days(warehouse_path: Path) -> tuple[set[date], set[date]] | None:
+    """(scored days, inventory snapshots) the warehouse file shows; None when it cannot say."""
+    if not warehouse_path.is_file():
+        return None
+    try:
+        with duckdb.connect(str(warehouse_path), read_only=True) as con:
+            try:
+                row = con.execute(f"SELECT scored_dates, snapshot_dates FROM {PUBLICATION_TABLE}").fetchone()
+                return (set(row[0]), set(row[1])) if row else None
+            except duckdb.CatalogException:  # published before the table existed: ask its views
+                scored = con.execute("SELECT DISTINCT snapshot_date FROM compliance_summary").fetchall()
+                snapshots = con.execute("SELECT DISTINCT snapshot_date FROM resources").fetchall()
+                return {day for (day,) in scored}, {day for (day,) in snapshots}
+    except duckdb.Error as exc:
+        log.warning("cannot read which days %s covers (%s); publishing over it", warehouse_path, exc)
+        return None
+
+
+def _days_text(days: set[date]) -> str:
+    ordered = sorted(days)
+    listed = ", ".join(day.isoformat() for day in ordered[:5])
+    return listed + (
+        f", ... ({len(ordered)} days, up to {ordered[-1].isoformat()})" if len(ordered) > 5 else ""
+    )
+
+
+def check_coverage(lake_root: Path, warehouse_path: Path, scored: set[date], snapshots: set[date]) -> None:
+    """Refuse to replace a warehouse with one that lacks days the old one shows.
+
+    A lake setting pointing at the wrong place (a moved lake, a typo, a file) would otherwise
+    silently turn a good warehouse into empty views.
+    """
+    covered = _covered_days(warehouse_path)
+    if covered is None:
+        return
+    missing_scored, missing_snapshots = covered[0] - scored, covered[1] - snapshots
+    if not (missing_scored or missing_snapshots):
+        return
+    lost = []
+    if missing_scored:
+        lost.append(f"scores of {_days_text(missing_scored)}")
+    if missing_snapshots:
+        lost.append(f"inventory snapshots of {_days_text(missing_snapshots)}")
+    raise WarehouseCoverageError(
+        f"not publishing {warehouse_path}: it shows {' and '.join(lost)}, which the lake {lake_root} "
+        "(TAG_COMPLIANCE_LAKE) does not have. If the lake moved, point TAG_COMPLIANCE_LAKE at it; if "
+        "those days were removed on purpose, set TAG_COMPLIANCE_PUBLISH_ALLOW_MISSING_DAYS=true for "
+        "one run. The current warehouse was left as it was."
+    )
+
+
+def _remove_leftovers(warehouse_path: Path) -> None:
+    """Temporary files of a publish that was killed (publishing runs in a one-slot pool)."""
+    for leftover in warehouse_path.parent.glob(f".{warehouse_path.name}.*.tmp*"):
+        leftover.unlink(missing_ok=True)
+
+
+def publish_warehouse(lake_root: Path, warehouse_path: Path, allow_missing_days: bool = False) -> list[str]:
     """Build the warehouse file of views over the lake and atomically replace the old one.
 
     Returns the names of the views created. Readers that already have the old file open
-    keep reading it; new connections get the new one.
+    keep reading it; new connections get the new one. Refuses (``WarehouseCoverageError``)
+    to replace a warehouse showing days the lake no longer has, unless ``allow_missing_days``.
     """
     lake_root = Path(lake_root).resolve()
     warehouse_path = Path(warehouse_path).resolve()
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(warehouse_path)
+    scored = set(lake.committed_keys(lake_root, lake.SCORES))
+    snapshots = set(lake.committed_keys(lake_root, lake.SNAPSHOT))
+    if not allow_missing_days:
+        check_coverage(lake_root, warehouse_path, scored, snapshots)
     temporary = warehouse_path.with_name(f".{warehouse_path.name}.{uuid.uuid4().hex}.tmp")
     temporary_wal = temporary.with_name(temporary.name + ".wal")
     views = []
@@ -410,6 +485,11 @@ def publish_warehouse(lake_root: Path, warehouse_path: Path) -> list[str]:
             for name in DERIVED_VIEWS:
                 con.execute(derived_view_sql(name))
                 views.append(name)
+            con.execute(
+                f"CREATE TABLE {PUBLICATION_TABLE} AS SELECT $lake AS lake, now() AS published_at, "
+                "$scored::DATE[] AS scored_dates, $snapshots::DATE[] AS snapshot_dates",
+                {"lake": str(lake_root), "scored": sorted(scored), "snapshots": sorted(snapshots)},
+            )
             con.execute("CHECKPOINT")
         # A WAL left by a crashed writer of the old file would be replayed onto the new one.
         warehouse_path.with_name(warehouse_path.name + ".wal").unlink(missing_ok=True)
