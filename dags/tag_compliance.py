@@ -27,6 +27,9 @@ WAREHOUSE = Asset(name="tag_compliance_warehouse", uri="file:///tag_compliance/w
         "retries": 2,
         "retry_delay": pendulum.duration(minutes=2),
         "retry_exponential_backoff": True,
+        # A hung AWS call or a stuck scan fails the task instead of holding its pool slot forever.
+        # Every timeout stays below lake.STRAY_FILE_GRACE (a killed writer's files are swept after it).
+        "execution_timeout": pendulum.duration(minutes=30),
     },
     tags=["finops", "aws", "tagging"],
     doc_md=__doc__,
@@ -44,7 +47,7 @@ def tag_compliance():
 
         return pipeline.targets(service, snapshot_date)
 
-    @task
+    @task(execution_timeout=pendulum.duration(hours=2))
     def collect(service: str, target: dict, snapshot_date: str) -> dict:
         from tag_compliance import pipeline
 
@@ -58,7 +61,7 @@ def tag_compliance():
 
         return pipeline.commit_snapshot(snapshot_date, planned, collected)
 
-    @task(pool="aws_cost_explorer")
+    @task(pool="aws_cost_explorer", execution_timeout=pendulum.duration(hours=1))
     def extract_costs(snapshot_date: str) -> dict:
         from tag_compliance import pipeline
 
@@ -66,7 +69,7 @@ def tag_compliance():
 
     # none_failed: a past day's collection tasks expand to nothing (skipped), and it is scored
     # from the stored snapshot on or before it.
-    @task(pool="warehouse_writes", trigger_rule="none_failed")
+    @task(pool="warehouse_writes", trigger_rule="none_failed", execution_timeout=pendulum.duration(hours=2))
     def score(snapshot_date: str, costs: dict) -> dict:
         from tag_compliance import pipeline
 

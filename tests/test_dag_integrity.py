@@ -73,3 +73,20 @@ def test_dag_files_parse_well_under_a_second(dagbag):
     assert dagbag.dagbag_stats, "no parse statistics recorded"
     for stat in dagbag.dagbag_stats:
         assert stat.duration.total_seconds() < 0.5, f"{stat.file} took {stat.duration}"
+
+
+def test_every_task_has_a_timeout_shorter_than_the_stray_file_grace(dagbag):
+    from tag_compliance.lake import STRAY_FILE_GRACE
+
+    for task in dagbag.dags["tag_compliance"].tasks:
+        assert task.execution_timeout is not None, task.task_id
+        assert task.execution_timeout < STRAY_FILE_GRACE, task.task_id
+
+
+def test_the_snapshot_is_committed_after_every_collection_and_before_scoring(dagbag):
+    dag = dagbag.dags["tag_compliance"]
+    commit = dag.get_task("commit_snapshot")
+    assert {f"collect_{service}" for service in services()} <= commit.upstream_task_ids
+    assert {f"targets_{service}" for service in services()} <= commit.upstream_task_ids
+    assert "score" in commit.downstream_task_ids
+    assert commit.trigger_rule == "none_failed"

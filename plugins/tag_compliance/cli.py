@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tag_compliance.config import SettingsError, get_settings
 from tag_compliance.files import write_text_atomically
 from tag_compliance.policy import PolicyError, load_policy
 from tag_compliance.warehouse import VIEW_COLUMNS, WarehouseNotFoundError, existing_warehouse
@@ -290,6 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Command | None = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:  # once, before any command: a bad TAG_COMPLIANCE_* value is named, not a traceback
+        get_settings()
+    except SettingsError as exc:
+        _error(str(exc))
         return EXIT_USAGE
     return func(args)
 

@@ -6,12 +6,14 @@ pointing the pipeline somewhere else never means editing code.
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -19,6 +21,16 @@ INCLUDE_DIR = REPO_ROOT / "include"
 SQL_DIR = INCLUDE_DIR / "sql"
 DEFAULT_POLICY = INCLUDE_DIR / "policies" / "default.yaml"
 POOLS_FILE = INCLUDE_DIR / "airflow" / "pools.json"
+
+
+ENV_PREFIX = "TAG_COMPLIANCE_"
+# AWS region names: a partition-ish prefix, a geography, a number (us-east-1, us-gov-west-1,
+# ap-southeast-2, cn-north-1, il-central-1). A typo never reaches botocore's endpoint resolver.
+REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+
+
+class SettingsError(ValueError):
+    """A ``TAG_COMPLIANCE_*`` variable has a value the pipeline cannot use; the message names it."""
 
 
 def _split_csv(value: object) -> object:
@@ -30,7 +42,7 @@ def _split_csv(value: object) -> object:
 class Settings(BaseSettings):
     """Where the pipeline reads from and writes to."""
 
-    model_config = SettingsConfigDict(env_prefix="TAG_COMPLIANCE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     lake: Path = Field(default=REPO_ROOT / "data" / "lake", description="Root of the Parquet lake.")
     warehouse: Path = Field(
@@ -82,6 +94,12 @@ class Settings(BaseSettings):
         description="Client-side rate limit of Cost Explorer requests (burst of 5 on top).",
     )
 
+    publish_allow_missing_days: bool = Field(
+        default=False,
+        description="Let publish replace a warehouse with one lacking days the old one shows (after "
+        "removing days from the lake on purpose); off, publish refuses and says which days.",
+    )
+
     sandbox_clock: datetime | None = Field(
         default=None,
         description="Demo/test only: the pipeline's 'now' (ISO datetime, UTC), honoured only when every "
@@ -95,8 +113,32 @@ class Settings(BaseSettings):
     def _account_ids_are_12_digits(cls, accounts: list[str]) -> list[str]:
         for account in accounts:
             if not (len(account) == 12 and account.isdigit()):
-                raise ValueError(f"TAG_COMPLIANCE_ACCOUNTS: {account!r} is not a 12-digit AWS account id")
+                raise ValueError(f"{account!r} is not a 12-digit AWS account id")
         return accounts
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_are_region_names(cls, regions: list[str]) -> list[str]:
+        if not regions:
+            raise ValueError("name at least one region, e.g. us-east-1 (the first is the home region)")
+        for region in regions:
+            if not REGION_NAME.fullmatch(region):
+                raise ValueError(f"{region!r} is not an AWS region name like us-east-1 or eu-west-2")
+        return regions
+
+    @field_validator("lake")
+    @classmethod
+    def _lake_is_a_directory(cls, lake: Path) -> Path:
+        if lake.exists() and not lake.is_dir():
+            raise ValueError(f"{str(lake)!r} is a file; the lake is a directory (it is created if missing)")
+        return lake
+
+    @field_validator("warehouse", "policy")
+    @classmethod
+    def _not_a_directory(cls, path: Path) -> Path:
+        if path.is_dir():
+            raise ValueError(f"{str(path)!r} is a directory; a file path is needed")
+        return path
 
     @cached_property
     def home_region(self) -> str:
@@ -105,5 +147,23 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    """Settings as the environment has them now (never cached: tests and the demo change them)."""
-    return Settings()
+    """Settings as the environment has them now (never cached: tests and the demo change them).
+
+    Raises ``SettingsError`` naming every variable whose value cannot be used.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(settings_error_text(exc)) from None
+
+
+def settings_error_text(exc: ValidationError) -> str:
+    """One line per bad variable: its name, the value it has, what is wrong."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        variable = f"{ENV_PREFIX}{field.upper()}"
+        value = os.environ.get(variable, os.environ.get(variable.lower(), error.get("input")))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{variable}={value!r}: {message}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

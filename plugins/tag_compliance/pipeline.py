@@ -9,7 +9,7 @@ from typing import Any
 
 from tag_compliance import clock, lake
 from tag_compliance.collect import collect_service, plan_targets
-from tag_compliance.config import Settings, get_settings
+from tag_compliance.config import Settings, SettingsError, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,16 @@ def snapshot_date_for(context: Mapping[str, Any], settings: Settings | None = No
     return start.astimezone(UTC).date()
 
 
+def _valid_settings() -> Settings:
+    """The settings, or a task failure naming every bad variable (a retry would not fix it)."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from None
+
+
 def plan(context: Mapping[str, Any], settings: Settings | None = None) -> str:
     """Validate the policy (and a sandbox clock) before any AWS call, tidy the lake; return the
     snapshot date.
@@ -35,7 +45,7 @@ def plan(context: Mapping[str, Any], settings: Settings | None = None) -> str:
     """
     from tag_compliance.policy import load_policy
 
-    settings = settings or get_settings()
+    settings = settings or _valid_settings()
     policy = load_policy(settings.policy)
     lake.adopt_files_without_commits(settings.lake)
     lake.sweep(settings.lake)
@@ -166,10 +176,15 @@ def score(
 
 
 def publish(settings: Settings | None = None) -> str:
-    from tag_compliance.warehouse import publish_warehouse
+    from tag_compliance.warehouse import WarehouseCoverageError, publish_warehouse
 
     settings = settings or get_settings()
-    publish_warehouse(settings.lake, settings.warehouse)
+    try:
+        publish_warehouse(settings.lake, settings.warehouse, settings.publish_allow_missing_days)
+    except WarehouseCoverageError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from None
     return str(settings.warehouse)
 
 

@@ -1,0 +1,196 @@
+"""Lake commits: what a commit makes visible, what it refuses, and what it cleans up."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tag_compliance import lake
+from tag_compliance.collect import IncompleteSnapshotError, commit_snapshot, target_partition
+from tag_compliance.config import Settings
+from tag_compliance.scoring import latest_snapshot_on_or_before, score_snapshot, snapshot_files
+from tag_compliance.warehouse import publish_warehouse
+from tests.sql_fixtures import RESOURCES, SNAPSHOT, fixture_policy, resources_table, write_snapshot
+
+DAY = date(2026, 3, 14)
+
+
+def costs_table(amounts: list[str]) -> pa.Table:
+    from decimal import Decimal
+
+    rows = [{"account_id": "1", "metric": "AmortizedCost", "amount": Decimal(a)} for a in amounts]
+    return pa.Table.from_pylist(rows, schema=lake.COSTS.schema)
+
+
+def cost_partition(source: str, day: date = DAY) -> dict[str, object]:
+    return {"usage_date": day, "source": source}
+
+
+def test_a_commit_replaces_the_day_whole_and_deletes_what_it_no_longer_lists(tmp_path: Path) -> None:
+    first = write_snapshot(tmp_path, RESOURCES)
+    second = write_snapshot(tmp_path, RESOURCES[:3])
+    assert not any(path.exists() for path in first)
+    assert snapshot_files(tmp_path, SNAPSHOT) == sorted(str(path) for path in second)
+    assert sum(pq.read_metadata(path).num_rows for path in second) == 3
+
+
+def test_files_are_invisible_until_committed(tmp_path: Path) -> None:
+    partition = target_partition(DAY, "ec2", "012345678901", "us-east-1")
+    staged = lake.write_data_file(tmp_path, lake.RESOURCES, partition, resources_table(RESOURCES[:1]), "r1")
+    assert (tmp_path / staged.path).is_file()
+    assert latest_snapshot_on_or_before(tmp_path, DAY) is None and snapshot_files(tmp_path, DAY) == []
+    lake.commit(tmp_path, lake.SNAPSHOT, DAY, [staged], "r1")
+    assert snapshot_files(tmp_path, DAY) == [str(tmp_path / staged.path)]
+
+
+def test_a_commit_refuses_missing_foreign_and_duplicate_files_and_changes_nothing(tmp_path: Path) -> None:
+    write_snapshot(tmp_path, RESOURCES, snapshot_date=DAY)
+    before = snapshot_files(tmp_path, DAY)
+    partition = target_partition(DAY, "ec2", "012345678901", "us-east-1")
+    good = lake.write_data_file(tmp_path, lake.RESOURCES, partition, resources_table(RESOURCES[:1]), "r2")
+    gone = lake.write_data_file(tmp_path, lake.RESOURCES, partition, resources_table(RESOURCES[:1]), "r3")
+    (tmp_path / gone.path).unlink()
+    other_day = lake.write_data_file(
+        tmp_path,
+        lake.RESOURCES,
+        target_partition(DAY + timedelta(days=1), "ec2", "1", "r"),
+        resources_table([]),
+        "r4",
+    )
+    for files, message in (
+        ([gone], "does not exist"),
+        ([other_day], "is outside snapshot_date=2026-03-14"),
+        ([good, good], "two files for resources/"),
+    ):
+        with pytest.raises(lake.CommitError, match=message):
+            lake.commit(tmp_path, lake.SNAPSHOT, DAY, files, "r")
+        assert snapshot_files(tmp_path, DAY) == before
+    with pytest.raises(lake.CommitError, match="is not a file of"):
+        lake.commit(tmp_path, lake.SCORES, DAY, [good], "r")
+
+
+def test_a_partial_unit_replaces_only_the_partitions_it_names(tmp_path: Path) -> None:
+    lake.write_and_commit(
+        tmp_path,
+        lake.DAY_COSTS,
+        DAY,
+        [
+            (lake.COSTS, cost_partition("service"), costs_table(["1"])),
+            (lake.COSTS, cost_partition("resource"), costs_table(["2"])),
+        ],
+    )
+    lake.write_and_commit(
+        tmp_path, lake.DAY_COSTS, DAY, [(lake.COSTS, cost_partition("service"), costs_table(["3"]))]
+    )
+    day = lake.read_commit(tmp_path, lake.DAY_COSTS, DAY)
+    assert sorted(file.partition for file in day.files) == [
+        "usage_date=2026-03-14/source=resource",
+        "usage_date=2026-03-14/source=service",
+    ]
+    lake.write_and_commit(
+        tmp_path, lake.DAY_COSTS, DAY, [], removed_partitions=[(lake.COSTS, cost_partition("resource"))]
+    )
+    day = lake.read_commit(tmp_path, lake.DAY_COSTS, DAY)
+    assert [file.partition for file in day.files] == ["usage_date=2026-03-14/source=service"]
+    assert not list((tmp_path / "costs" / "usage_date=2026-03-14" / "source=resource").glob("*.parquet"))
+
+
+def test_a_writer_removes_what_a_killed_writer_left_in_its_partitions(tmp_path: Path) -> None:
+    write_snapshot(tmp_path)
+    score_snapshot(tmp_path, SNAPSHOT, fixture_policy())
+    directory = lake.VIOLATIONS.partition_dir(tmp_path, {"snapshot_date": SNAPSHOT})
+    committed = list(directory.iterdir())
+    (directory / "part-killed.parquet").write_bytes(
+        pq.read_table(committed[0]).to_pandas().to_parquet() if False else b"x"
+    )
+    (directory / ".part-killed.parquet.abc.tmp").write_bytes(b"half")
+    score_snapshot(tmp_path, SNAPSHOT, fixture_policy())
+    assert [path.name for path in directory.iterdir()] == [
+        Path(f).name
+        for f in lake.read_commit(tmp_path, lake.SCORES, SNAPSHOT).paths(tmp_path, lake.VIOLATIONS)
+    ]
+
+
+def test_an_incomplete_snapshot_is_never_committed_nor_read_as_one(tmp_path: Path) -> None:
+    settings = Settings(lake=tmp_path, accounts=["012345678901"], regions=["us-east-1"])
+    earlier = DAY - timedelta(days=1)
+    write_snapshot(tmp_path, RESOURCES, snapshot_date=earlier)
+    planned = {
+        "ec2": [{"account_id": "012345678901", "region": "us-east-1"}],
+        "s3": [{"account_id": "012345678901", "region": "global"}],
+    }
+    ec2 = lake.write_data_file(
+        tmp_path,
+        lake.RESOURCES,
+        target_partition(DAY, "ec2", "012345678901", "us-east-1"),
+        resources_table([]),
+        "run",
+    )
+    collected = [
+        {"service": "ec2", "account_id": "012345678901", "region": "us-east-1", "file": ec2.to_json()}
+    ]
+    with pytest.raises(IncompleteSnapshotError, match=r"1 of 2 planned targets .*s3/012345678901/global"):
+        commit_snapshot(DAY, planned, collected, settings)
+    assert (
+        latest_snapshot_on_or_before(tmp_path, DAY) == earlier
+    )  # a backfill would not reuse the partial one
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(tmp_path, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM resources WHERE snapshot_date = ?", [DAY]).fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM tag_drift WHERE snapshot_date = ?", [DAY]).fetchone() == (0,)
+
+
+def test_writers_of_different_partitions_at_once_are_all_committed(tmp_path: Path) -> None:
+    """Collection tasks write their targets concurrently; scoring of different days too."""
+    targets = [("ec2", "012345678901", f"region-{n}") for n in range(8)]
+    files: list[lake.DataFile] = []
+    lock = threading.Lock()
+
+    def collect(target: tuple[str, str, str]) -> None:
+        written = lake.write_data_file(
+            tmp_path,
+            lake.RESOURCES,
+            target_partition(DAY, *target),
+            resources_table(RESOURCES[:2]),
+            lake.new_run_id(),
+        )
+        with lock:
+            files.append(written)
+
+    def score(day: date) -> None:
+        score_snapshot(tmp_path, day, fixture_policy(), inventory_as_of=SNAPSHOT)
+
+    write_snapshot(tmp_path)
+    threads = [threading.Thread(target=collect, args=(target,)) for target in targets]
+    threads += [threading.Thread(target=score, args=(SNAPSHOT + timedelta(days=n),)) for n in range(1, 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lake.commit(tmp_path, lake.SNAPSHOT, DAY, files, "run")
+    assert len(snapshot_files(tmp_path, DAY)) == len(targets)
+    assert lake.committed_keys(tmp_path, lake.SCORES) == [SNAPSHOT + timedelta(days=n) for n in range(1, 4)]
+
+
+def test_a_lake_written_before_commits_is_adopted_once(tmp_path: Path) -> None:
+    write_snapshot(tmp_path)
+    score_snapshot(tmp_path, SNAPSHOT, fixture_policy())
+    # what an older version left: the same files, no commits
+    for path in (tmp_path / lake.COMMITS_DIR).rglob("*.parquet"):
+        path.unlink()
+    (tmp_path / lake.COMMITS_DIR / "snapshot").rmdir()
+    (tmp_path / lake.COMMITS_DIR / "scores").rmdir()
+    (tmp_path / lake.COMMITS_DIR).rmdir()
+    assert latest_snapshot_on_or_before(tmp_path, SNAPSHOT) is None
+    adopted = lake.adopt_files_without_commits(tmp_path)
+    assert sorted(commit.unit for commit in adopted) == ["scores", "snapshot"]
+    assert latest_snapshot_on_or_before(tmp_path, SNAPSHOT) == SNAPSHOT
+    assert len(lake.read_commit(tmp_path, lake.SCORES, SNAPSHOT).files) == 5
+    assert lake.adopt_files_without_commits(tmp_path) == []  # once
