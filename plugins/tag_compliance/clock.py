@@ -5,9 +5,11 @@ covers, whether a run's day is recent enough to label live inventory with it, an
 Cost Explorer still has resource-level data for. In production "now" is the wall clock.
 
 ``TAG_COMPLIANCE_SANDBOX_CLOCK`` replaces it so the demo and tests can replay past days
-against the local sandbox as if they were today. It is refused unless every endpoint of the
-AWS connection is a loopback address: a fake clock can never label real AWS inventory with a
-past date.
+against the local sandbox as if they were today. It is refused unless every client a run creates
+sends its requests to a loopback address: a fake clock can never label real AWS inventory with a
+past date. "Every client" is resolved as the hook resolves it (see
+``TagComplianceAwsHook.client_endpoints``): each service the run calls, in the connection's own and
+member accounts' sessions, plus the STS client that assumes a ``role_arn`` of the extra.
 """
 
 from __future__ import annotations
@@ -37,25 +39,53 @@ def _is_loopback(url: str | None) -> bool:
         return False
 
 
-def connection_endpoints(aws_conn_id: str) -> list[str | None]:
-    """Every endpoint the connection sends requests to: its own and each service's override."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+def services_called() -> list[str]:
+    """Every AWS service a run's clients call: the collectors' own and the ones they read tags
+    from, STS (the connection's account, member roles) and Cost Explorer."""
+    from tag_compliance.aws.collectors import all_collectors
+    from tag_compliance.aws.hook import STS
+    from tag_compliance.costs.extract import COST_EXPLORER_SERVICE
 
-    conn = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="sts").conn_config
-    overrides = [config.get("endpoint_url") for config in conn.service_config.values()]
-    return [conn.endpoint_url, *[url for url in overrides if url is not None]]
+    collected = {name for c in all_collectors() for name in (c.service, *c.api_services)}
+    return sorted({*collected, STS, COST_EXPLORER_SERVICE})
+
+
+def client_endpoints(settings: Settings) -> dict[str, str]:
+    """Where each client a run creates sends its requests (client name -> URL), without a network call."""
+    from tag_compliance.aws.hook import TagComplianceAwsHook
+
+    hook = TagComplianceAwsHook(settings.aws_conn_id, role_name=settings.role_name)
+    return hook.client_endpoints(services_called(), settings.home_region)
 
 
 def ensure_sandbox(settings: Settings) -> None:
-    """Refuse the sandbox clock unless the connection only reaches this machine."""
-    endpoints = connection_endpoints(settings.aws_conn_id)
-    remote = [url or "(AWS's own endpoints)" for url in endpoints if not _is_loopback(url)]
-    if remote:
+    """Refuse the sandbox clock unless every client of the run only reaches this machine."""
+    from botocore.exceptions import BotoCoreError
+
+    from tag_compliance.aws.hook import is_aws_endpoint
+
+    conn_id = settings.aws_conn_id
+    try:
+        endpoints = client_endpoints(settings)
+    except (BotoCoreError, ValueError) as exc:  # botocore: invalid endpoint URL, unknown profile
         raise SandboxClockError(
-            f"{SANDBOX_CLOCK_ENV} is set, but connection {settings.aws_conn_id!r} reaches {remote}: the "
-            "sandbox clock only works against a local sandbox (endpoints on 127.0.0.1). Unset it to run "
-            "against AWS."
-        )
+            f"{SANDBOX_CLOCK_ENV} is set, but where connection {conn_id!r} sends requests cannot be "
+            f"resolved: {exc}"
+        ) from None
+    remote = {client: url for client, url in endpoints.items() if not _is_loopback(url)}
+    if not remote:
+        return
+    groups: dict[str, list[str]] = {"AWS's own endpoints": [], "other hosts": []}
+    for client, url in remote.items():
+        groups["AWS's own endpoints" if is_aws_endpoint(url) else "other hosts"].append(f"{client} at {url}")
+    where = "; ".join(f"{group}: {', '.join(clients)}" for group, clients in groups.items() if clients)
+    raise SandboxClockError(
+        f"{SANDBOX_CLOCK_ENV} is set, but connection {conn_id!r} sends requests beyond this machine, to "
+        f"{where}. The sandbox clock only works against a local sandbox: every endpoint on a loopback "
+        "address (127.0.0.1, ::1, localhost), through the extra's endpoint_url or "
+        "service_config.<service>.endpoint_url (service_config.sts.endpoint_url for a role_arn). Unset "
+        "it to run against AWS."
+    )
 
 
 def now(settings: Settings) -> datetime:

@@ -21,6 +21,9 @@ INCLUDE_DIR = REPO_ROOT / "include"
 SQL_DIR = INCLUDE_DIR / "sql"
 DEFAULT_POLICY = INCLUDE_DIR / "policies" / "default.yaml"
 POOLS_FILE = INCLUDE_DIR / "airflow" / "pools.json"
+# Least-privilege IAM policies: the role assumed in member accounts, the connection's own identity.
+MEMBER_POLICY_FILE = INCLUDE_DIR / "iam" / "member-read-only-policy.json"
+CALLER_POLICY_FILE = INCLUDE_DIR / "iam" / "caller-policy.json"
 
 
 ENV_PREFIX = "TAG_COMPLIANCE_"

@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "TERMINAL_STATES",
+    "BackfillRequestError",
     "BackfillStatus",
     "DagRunStatus",
     "LocalAirflow",
@@ -99,6 +100,10 @@ SQLITE_LOCKED_ATTEMPTS = 5
 
 class LocalAirflowError(RuntimeError):
     """A command failed, a process died or something did not happen in time."""
+
+
+class BackfillRequestError(LocalAirflowError):
+    """A ``make backfill`` request that cannot succeed, found before anything is started."""
 
 
 @dataclass(frozen=True)
@@ -735,20 +740,52 @@ def _deferred_sigint() -> Iterator[None]:
 # ---------------------------------------------------------------------- make backfill
 
 
+def parse_day(option: str, value: str) -> date:
+    """A day given exactly as YYYY-MM-DD, the form ``make backfill`` documents."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as error:
+        raise BackfillRequestError(f"{option}: {value!r} is not a day in YYYY-MM-DD form ({error})") from None
+    if day.isoformat() != value:  # fromisoformat also takes 20260305, 2026-W10-4, ...
+        raise BackfillRequestError(
+            f"{option}: {value!r} is not a day in YYYY-MM-DD form (did you mean {day}?)"
+        )
+    return day
+
+
+def check_request(
+    from_date: date, to_date: date, *, max_active_runs: int, timeout: float, lake: Path
+) -> None:
+    """Everything that can be told wrong about a backfill before minutes go into starting it."""
+    if from_date > to_date:
+        raise BackfillRequestError(
+            f"--from {from_date} is after --to {to_date}: the range must start on or before its last day"
+        )
+    if max_active_runs < 1:
+        raise BackfillRequestError(f"--max-active-runs: {max_active_runs} runs at once; give 1 or more")
+    if timeout <= 0:
+        raise BackfillRequestError(f"--timeout: {timeout:g} seconds; give a positive number")
+    check_scorable(from_date, lake)
+
+
 def check_scorable(from_date: date, lake: Path) -> None:
     """Fail early when the range starts on a past day that no stored inventory snapshot covers.
 
     Such a day's run would extract its costs and then fail: the pipeline scores a past day from
     the nearest earlier snapshot, never from live inventory.
     """
-    from tag_compliance.clock import inventory_is_live
+    from tag_compliance.clock import SandboxClockError, inventory_is_live
     from tag_compliance.config import Settings
     from tag_compliance.scoring import latest_snapshot_on_or_before
 
-    if inventory_is_live(from_date, Settings(lake=lake)):
+    try:
+        live = inventory_is_live(from_date, Settings(lake=lake))
+    except (SandboxClockError, ValueError) as error:  # ValueError: TAG_COMPLIANCE_* settings
+        raise BackfillRequestError(" ".join(str(error).split())) from None
+    if live:
         return
     if latest_snapshot_on_or_before(lake, from_date) is None:
-        raise LocalAirflowError(
+        raise BackfillRequestError(
             f"{from_date} cannot be scored: {lake} holds no inventory snapshot on or before it, and a past "
             "day is only ever scored from a stored snapshot. Run `make demo` first (it stores the "
             "snapshots of the days it replays) or start the range on a day that has one."
@@ -768,8 +805,10 @@ def run_backfill(
 ) -> list[DagRunStatus]:
     """``make backfill``: the demo's seeded sandbox, the lake in ``data_dir``, a LocalAirflow in ``home``.
 
-    On Ctrl-C every active backfill of the DAG is cancelled and its unfinished runs are marked
-    failed (rerun them with ``--reprocess failed``) before every process is stopped.
+    The request is checked first (:func:`check_request`): a wrong one raises
+    :class:`BackfillRequestError` before anything is started. On Ctrl-C every active backfill of
+    the DAG is cancelled and its unfinished runs are marked failed (rerun them with ``--reprocess
+    failed``) before every process is stopped.
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -783,7 +822,13 @@ def run_backfill(
     }
     pipeline_env.setdefault("TAG_COMPLIANCE_LAKE", str(data_dir / "lake"))
     pipeline_env.setdefault("TAG_COMPLIANCE_WAREHOUSE", str(data_dir / "warehouse.duckdb"))
-    check_scorable(from_date, Path(pipeline_env["TAG_COMPLIANCE_LAKE"]))
+    check_request(
+        from_date,
+        to_date,
+        max_active_runs=max_active_runs,
+        timeout=timeout,
+        lake=Path(pipeline_env["TAG_COMPLIANCE_LAKE"]),
+    )
     # The demo's sandbox (same seed and history, so the same cost ledger), moved to its last day:
     # live inventory (only ever taken for yesterday or today) is the estate as it is now.
     sandbox = Sandbox(seed=DEMO_SEED, data_dir=data_dir / "sandbox", history_days=HISTORY_DAYS)
@@ -857,10 +902,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "backfill",
         help="backfill tag_compliance on a local scheduler against the demo's sandbox (make backfill)",
     )
-    backfill.add_argument(
-        "--from", dest="from_date", type=date.fromisoformat, required=True, help="first day"
-    )
-    backfill.add_argument("--to", dest="to_date", type=date.fromisoformat, required=True, help="last day")
+    # Days are parsed after argparse so that a wrong one gets the same one-line error as the rest.
+    backfill.add_argument("--from", dest="from_date", required=True, help="first day (YYYY-MM-DD)")
+    backfill.add_argument("--to", dest="to_date", required=True, help="last day (YYYY-MM-DD)")
     backfill.add_argument(
         "--reprocess",
         choices=("none", "failed", "completed"),
@@ -884,8 +928,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, _raise_keyboard_interrupt)
     try:
         runs = run_backfill(
-            args.from_date,
-            args.to_date,
+            parse_day("--from", args.from_date),
+            parse_day("--to", args.to_date),
             args.reprocess,
             home=args.home,
             data_dir=args.data_dir,
@@ -893,6 +937,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout,
             console=console,
         )
+    except BackfillRequestError as error:  # nothing was started: one line, like a usage error
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except LocalAirflowError as error:
         console.print(f"[red]{error}[/red]")
         return 1

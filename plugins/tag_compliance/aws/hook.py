@@ -9,7 +9,9 @@ adds what an estate-wide inventory needs:
   ``config_kwargs: {"retries": {"mode": ..., "total_max_attempts": ...}}``;
 * a process-wide token bucket per (account, region, service) in front of every HTTP attempt;
 * exponential backoff with full jitter when a throttling error survives botocore's retries;
-* accounting of calls, pages, items, retries and throttles in an ``ApiCallRecorder``.
+* accounting of calls, pages, items, retries and throttles in an ``ApiCallRecorder``;
+* where each of those clients sends its requests, found without a network call
+  (:meth:`TagComplianceAwsHook.client_endpoints`, for the sandbox clock's guard).
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -34,6 +40,10 @@ from tag_compliance.aws.ratelimit import RATE_LIMITERS, RateLimit
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+    from botocore.loaders import Loader
+
+STS = "sts"  # the hook's own calls: the connection's account (GetCallerIdentity), member roles
+ROLE_ARN_STS = "sts (AssumeRole of the connection's role_arn)"
 
 THROTTLING_CODES = frozenset(
     {
@@ -50,6 +60,45 @@ DEFAULT_BOTOCORE_CONFIG = Config(
     connect_timeout=10,
     read_timeout=60,
 )
+
+
+_LOADERS: dict[str | None, Loader] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def _offline_session(profile: str | None, region: str) -> botocore.session.Session:
+    """A botocore session as boto3 makes one, sharing a model loader per data path.
+
+    Service models are then read once per process: building a client only to read its endpoint
+    costs milliseconds, however often the sandbox clock is read.
+    """
+    from botocore.loaders import create_loader
+
+    session = botocore.session.Session(profile=profile)
+    session.set_config_variable("region", region)
+    data_path = session.get_config_variable("data_path")
+    with _LOADERS_LOCK:
+        if data_path not in _LOADERS:
+            _LOADERS[data_path] = create_loader(data_path)
+        session.register_component("data_loader", _LOADERS[data_path])
+    return session
+
+
+@cache
+def _aws_dns_suffixes() -> frozenset[str]:
+    """The DNS suffixes of AWS's partitions, from botocore's partition data (amazonaws.com, api.aws...)."""
+    loader = _offline_session(None, "us-east-1").get_component("data_loader")
+    return frozenset(
+        suffix
+        for partition in loader.load_data("partitions")["partitions"]
+        for suffix in (partition["outputs"]["dnsSuffix"], partition["outputs"]["dualStackDnsSuffix"])
+    )
+
+
+def is_aws_endpoint(url: str) -> bool:
+    """Whether ``url``'s host belongs to one of AWS's partitions."""
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    return any(host == suffix or host.endswith(f".{suffix}") for suffix in _aws_dns_suffixes())
 
 
 @dataclass(frozen=True)
@@ -143,20 +192,68 @@ class TagComplianceAwsHook(AwsBaseHook):
         """The connection's own account (no role to assume there)."""
         with self._lock:
             if self._own_account_id is None:
-                sts = self._base_client("sts", self.conn_config.region_name or "us-east-1")
+                sts = self._base_client(STS, self.conn_config.region_name or "us-east-1")
                 response = self.call(sts, "get_caller_identity", account_id="self", region="global")
                 self._own_account_id = response["Account"]
             return self._own_account_id
 
+    def _client_kwargs(self, service: str, region: str) -> dict[str, Any]:
+        """How every client of this hook is made: the connection's endpoint for it, our config."""
+        return {
+            "region_name": region,
+            "endpoint_url": self.conn_config.get_service_endpoint_url(service),
+            "config": self.botocore_config,
+            "verify": self.verify,
+        }
+
     def _base_client(self, service: str, region: str) -> BaseClient:
-        session = self.get_session(region_name=region)
-        return session.client(
-            service,
-            region_name=region,
-            endpoint_url=self.conn_config.get_service_endpoint_url(service),
-            config=self.botocore_config,
-            verify=self.verify,
-        )
+        return self.get_session(region_name=region).client(service, **self._client_kwargs(service, region))
+
+    def client_endpoints(self, services: Iterable[str], region: str) -> dict[str, str]:
+        """Where each client this hook would create for ``services`` (and STS) sends requests.
+
+        Found without a network call: each client is built as :meth:`client_for` builds it, but
+        unsigned (no credential lookup, which may ask the instance metadata service), and botocore's
+        resolution is read back from ``client.meta.endpoint_url``. For a service the connection
+        gives no endpoint (none in the extra, or ``service_config.<service>.endpoint_url: null``)
+        that is ``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_ENDPOINT_URL``, the shared config file, else
+        AWS's own endpoint (FIPS, dual-stack). Both kinds of session the hook uses are asked: the
+        connection's own (its ``profile_name``) and the default one that carries member accounts'
+        assumed credentials. With ``role_arn`` in the extra, also the provider's STS client that
+        assumes it, which ignores the extra's ``endpoint_url``: only
+        ``service_config.sts.endpoint_url`` counts there (``sts_connection_assume``).
+
+        Keys name the client: ``"ec2"``, ``"ec2 (member accounts)"`` (only when it differs),
+        :data:`ROLE_ARN_STS`.
+        """
+        conn = self.conn_config
+        unsigned = Config(signature_version=UNSIGNED)
+        # With role_arn the provider's own-account session is a fresh default one, like members'.
+        own_profile = None if conn.role_arn else conn.profile_name
+        sessions = {"": _offline_session(own_profile, region)}
+        if own_profile is not None:
+            sessions[" (member accounts)"] = _offline_session(None, region)
+        endpoints: dict[str, str] = {}
+        for service in sorted({*services, STS}):
+            kwargs = {**self._client_kwargs(service, region), "config": self.botocore_config.merge(unsigned)}
+            found = {
+                label: session.create_client(service, **kwargs).meta.endpoint_url
+                for label, session in sessions.items()
+            }
+            endpoints[service] = found.pop("")
+            endpoints |= {
+                f"{service}{label}": url for label, url in found.items() if url != endpoints[service]
+            }
+        if conn.role_arn:
+            # BaseSessionFactory._refresh_credentials: the basic session, the connection's config.
+            assume = _offline_session(conn.profile_name, region).create_client(
+                STS,
+                region_name=region,
+                endpoint_url=conn.get_service_endpoint_url(STS, sts_connection_assume=True),
+                config=(conn.botocore_config or Config()).merge(unsigned),
+            )
+            endpoints[ROLE_ARN_STS] = assume.meta.endpoint_url
+        return endpoints
 
     def session_for(self, account_id: str) -> boto3.session.Session:
         """A session in ``account_id``: the connection's own, or an assumed read-only role."""
@@ -174,7 +271,7 @@ class TagComplianceAwsHook(AwsBaseHook):
 
     def _assume_role(self, account_id: str, region: str) -> tuple[boto3.session.Session, datetime]:
         role_arn = f"arn:aws:iam::{account_id}:role/{self.role_name}"
-        sts = self._base_client("sts", region)
+        sts = self._base_client(STS, region)
         try:
             response = self.call(
                 sts,
@@ -200,13 +297,7 @@ class TagComplianceAwsHook(AwsBaseHook):
         key = (account_id, region, service)
         with self._lock:
             if key not in self._clients:
-                client = self.session_for(account_id).client(
-                    service,
-                    region_name=region,
-                    endpoint_url=self.conn_config.get_service_endpoint_url(service),
-                    config=self.botocore_config,
-                    verify=self.verify,
-                )
+                client = self.session_for(account_id).client(service, **self._client_kwargs(service, region))
                 bucket = RATE_LIMITERS.bucket(account_id, region, service, self.rate_limits)
 
                 def wait_for_token(**_: Any) -> None:

@@ -43,6 +43,7 @@ from tag_compliance.costs.queries import (
 
 log = logging.getLogger(__name__)
 
+COST_EXPLORER_SERVICE = "ce"
 COST_EXPLORER_REGION = "us-east-1"  # Cost Explorer has one endpoint, whatever regions we inventory
 RESOURCE_DATA_DAYS = 14  # GetCostAndUsageWithResources only covers the last 14 days
 
@@ -204,7 +205,7 @@ def extract_costs(
         budget.check_plan(plan.queries)
         hook = make_hook(settings, recorder)
         account_id = hook.own_account_id  # Cost Explorer answers for the payer account
-        client = hook.client_for(account_id, COST_EXPLORER_REGION, "ce")
+        client = hook.client_for(account_id, COST_EXPLORER_REGION, COST_EXPLORER_SERVICE)
         rows: list[dict] = []
         for query in plan.queries:
             rows += _run_query(hook, client, account_id, query, budget)

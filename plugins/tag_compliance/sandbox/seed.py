@@ -31,6 +31,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tag_compliance.config import MEMBER_POLICY_FILE
 from tag_compliance.sandbox.estate import (
     EC2,
     ECS,
@@ -58,29 +59,6 @@ CONFIG = Config(
     max_pool_connections=WORKERS * 2,
     s3={"addressing_style": "path"},
 )
-READ_ONLY_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": [
-                "tag:GetResources",
-                "ec2:DescribeInstances",
-                "rds:DescribeDBInstances",
-                "rds:ListTagsForResource",
-                "s3:ListAllMyBuckets",
-                "s3:GetBucketLocation",
-                "s3:GetBucketTagging",
-                "lambda:ListFunctions",
-                "lambda:ListTags",
-                "ecs:ListClusters",
-                "ecs:ListServices",
-                "ecs:DescribeServices",
-            ],
-            "Resource": "*",
-        }
-    ],
-}
 
 
 @dataclass(frozen=True)
@@ -153,7 +131,7 @@ class Seeder:
             iam.put_role_policy(
                 RoleName=ROLE_NAME,
                 PolicyName="TagComplianceRead",
-                PolicyDocument=json.dumps(READ_ONLY_POLICY),
+                PolicyDocument=MEMBER_POLICY_FILE.read_text(),  # the published one, as in production
             )
             self._set_credentials(account, self._assume(account))
             identity = self.client(account, "sts", S3_HOME_REGION).get_caller_identity()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tag_compliance.aws.hook import TagComplianceAwsHook
 
 GLOBAL_REGION = "global"
+TAGGING_API = "resourcegroupstaggingapi"  # the Resource Groups Tagging API's boto3 name
 # GetResources accepts at most 100 resources per page; 500 tags per page is its maximum too.
 TAGGING_RESOURCES_PER_PAGE = 100
 TAGGING_TAGS_PER_PAGE = 500
@@ -113,7 +114,7 @@ class CollectionContext:
         """
         tags: dict[str, dict[str, str]] = {}
         for page in self.paginate(
-            "resourcegroupstaggingapi",
+            TAGGING_API,
             "get_resources",
             resource_type,
             region=region,
@@ -132,6 +133,9 @@ class Collector(ABC):
     resource_type: ClassVar[str]  # "service:type", e.g. "ec2:instance"
     service: ClassVar[str]  # lake partition and Airflow pool family ("ec2" -> pool aws_ec2)
     is_global: ClassVar[bool] = False  # collected once per account, region "global"
+    # boto3 services called besides ``service`` (the Tagging API for tags): the sandbox clock
+    # guard resolves their endpoints too, and tests/test_iam_policy.py checks the list is complete.
+    api_services: ClassVar[tuple[str, ...]] = ()
     # The SERVICE dimension value Cost Explorer bills this type under; None: not costed.
     cost_explorer_service: ClassVar[str | None] = None
 

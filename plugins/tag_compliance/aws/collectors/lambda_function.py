@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tag_compliance.aws.collectors.base import CollectionContext, Collector, ResourceRecord
+from tag_compliance.aws.collectors.base import TAGGING_API, CollectionContext, Collector, ResourceRecord
 
 
 class LambdaFunctionCollector(Collector):
     resource_type = "lambda:function"
     service = "lambda"
     cost_explorer_service = "AWS Lambda"
+    api_services = (TAGGING_API,)  # tags come from tags_from_tagging_api
 
     def collect(self, ctx: CollectionContext) -> Iterator[ResourceRecord]:
         functions = [

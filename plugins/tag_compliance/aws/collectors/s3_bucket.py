@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tag_compliance.aws.collectors.base import (
+    TAGGING_API,
     CollectionContext,
     Collector,
     ResourceRecord,
@@ -19,6 +20,7 @@ class S3BucketCollector(Collector):
     service = "s3"
     cost_explorer_service = "Amazon Simple Storage Service"
     is_global = True
+    api_services = (TAGGING_API,)  # tags come from tags_from_tagging_api
 
     def collect(self, ctx: CollectionContext) -> Iterator[ResourceRecord]:
         # No MaxBuckets: without it ListBuckets returns every bucket (moto even truncates
