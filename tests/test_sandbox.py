@@ -400,7 +400,7 @@ def test_cli_prints_exports_and_stops_on_sigterm(tmp_path: Path) -> None:
         extra = json.loads(exports["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]
         assert _port_open(extra["service_config"]["ce"]["endpoint_url"])
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 128 + signal.SIGTERM
+        assert process.wait(timeout=300) == 128 + signal.SIGTERM  # a guard, not a speed check
         assert not _port_open(endpoint)
     finally:
         if process.poll() is None:
