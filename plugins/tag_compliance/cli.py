@@ -24,7 +24,16 @@ from rich.text import Text
 
 from tag_compliance.files import write_text_atomically
 from tag_compliance.policy import PolicyError, load_policy
-from tag_compliance.warehouse import VIEW_COLUMNS, WarehouseNotFoundError, existing_warehouse
+from tag_compliance.warehouse import (
+    ALLOWED_QUERIES,
+    VIEW_COLUMNS,
+    QueryRefusedError,
+    WarehouseNotFoundError,
+    check_select_only,
+    connect_read_only,
+    existing_warehouse,
+    lake_roots,
+)
 
 try:  # nicer --help; optional so the CLI never depends on it
     from rich_argparse import RichHelpFormatter as HelpFormatter
@@ -213,16 +222,32 @@ PRINTERS: dict[str, Callable[[list[str], list[tuple[Any, ...]]], None]] = {
 }
 
 
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
+
+
 def cmd_query(args: argparse.Namespace) -> int:
-    """Run one SQL statement against the warehouse views, read-only, and print the result."""
+    """Run one SQL query against the warehouse views, locked down, and print the result."""
     try:
         warehouse = existing_warehouse(args.warehouse)
     except WarehouseNotFoundError as exc:
         _error(str(exc))
         return EXIT_ERROR
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            cursor = con.execute(args.sql)
+        with connect_read_only(warehouse) as con:
+            try:
+                check_select_only(con, args.sql)
+                cursor = con.execute(args.sql)
+            except QueryRefusedError as exc:
+                _error(f"query refused: {exc}")
+                return EXIT_ERROR
+            except duckdb.PermissionException as exc:
+                roots = ", ".join(str(root) for root in lake_roots(con))
+                _error(
+                    f"query refused: {_first_line(exc)}; "
+                    f"tag-compliance query reads files only under the lake ({roots})"
+                )
+                return EXIT_ERROR
             if cursor.description is None:
                 _stdout().print("OK")
                 return EXIT_OK
@@ -241,7 +266,9 @@ def _add_query(subparsers: argparse._SubParsersAction) -> None:
         help="Run SQL against the warehouse views (read-only) and print the result.",
         description="Views: "
         + ", ".join(VIEW_COLUMNS)
-        + ". Their columns are in the README; worked examples in docs/queries.md.",
+        + ". Their columns are in the README; worked examples in docs/queries.md. "
+        f"Only SELECT queries run ({ALLOWED_QUERIES}); the connection reads no file outside the "
+        "lake, writes none, loads no extension and cannot be reconfigured.",
         formatter_class=HelpFormatter,
     )
     query.add_argument("sql", metavar="SQL", help='e.g. "SELECT * FROM compliance_summary"')

@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tag_compliance.files import write_text_atomically
-from tag_compliance.warehouse import WarehouseNotFoundError, existing_warehouse
+from tag_compliance.warehouse import WarehouseNotFoundError, connect_read_only, existing_warehouse
 
 # The CLI's exit codes (defined here too: cli imports this module, so this one cannot import cli).
 EXIT_OK = 0
@@ -177,7 +177,7 @@ def remediation_plan(
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")
     columns = ", ".join(f'"{name}"' for name in COLUMNS)  # our own names, never data
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_read_only(warehouse) as con:
         latest = con.execute("SELECT max(snapshot_date) FROM resource_compliance").fetchone()[0]
         if latest is None:
             raise PlanError(f"warehouse {warehouse} has no scored snapshot yet: run the pipeline first")

@@ -24,7 +24,7 @@ from rich.text import Text
 from tag_compliance.config import SQL_DIR, get_settings
 from tag_compliance.files import write_text_atomically
 from tag_compliance.scoring import load_sql
-from tag_compliance.warehouse import WarehouseNotFoundError, existing_warehouse
+from tag_compliance.warehouse import WarehouseNotFoundError, connect_read_only, existing_warehouse
 
 REPORT_SQL_DIR = SQL_DIR / "report"
 REPORTS_DIRNAME = "reports"
@@ -757,7 +757,7 @@ def write_report(warehouse: Path, day: date | None = None, output: Path | None =
         warehouse = existing_warehouse(warehouse)
     except WarehouseNotFoundError as exc:
         raise ReportError(str(exc)) from None
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_read_only(warehouse) as con:
         data = load_report_data(con, day)
     page = render_report(data)
     path = Path(output) if output is not None else default_report_path(warehouse, data.day)
