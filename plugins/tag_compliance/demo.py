@@ -20,9 +20,11 @@ import duckdb
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from tag_compliance.clock import SANDBOX_CLOCK_ENV
 from tag_compliance.config import POOLS_FILE, REPO_ROOT, SQL_DIR, get_settings
+from tag_compliance.output import escape_controls
 from tag_compliance.report import default_report_path, write_report
 from tag_compliance.sandbox import Sandbox
 from tag_compliance.scoring import load_sql
@@ -60,7 +62,8 @@ def _table(title: str, con: duckdb.DuckDBPyConnection, name: str, **params: obje
     for column in columns:
         table.add_column(column, justify="right" if column != columns[0] else "left")
     for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
+        # Text, escaped: data is shown as itself, never as rich markup or terminal controls.
+        table.add_row(*(Text("" if value is None else escape_controls(str(value))) for value in row))
     return table
 
 
