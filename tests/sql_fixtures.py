@@ -11,11 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from tag_compliance import lake
 from tag_compliance.policy import TaggingPolicy
+from tag_compliance.warehouse import connect_read_only
 
 SNAPSHOT = date(2026, 3, 14)
 COLLECTED_AT = datetime(2026, 3, 14, 6, 30, tzinfo=UTC)
@@ -342,6 +342,7 @@ def committed_file(root: Path, dataset: lake.Dataset, key: date = SNAPSHOT, part
 
 
 def query(warehouse: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    """Rows of one read-only query against a published warehouse file."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    """Rows of one query against a published warehouse file, through the readers' locked-down
+    connection (so every exact-row test also shows the views work under it)."""
+    with connect_read_only(warehouse) as con:
         return con.execute(sql, params or []).fetchall()

@@ -412,6 +412,112 @@ def test_the_page_references_nothing_outside_itself(page, dom):
     assert not dom.find_all("script") and not dom.find_all("link") and not dom.find_all("iframe")
 
 
+# --- bidi isolation (issue 11, defect 8c) ------------------------------------------------------
+
+RLO, PDI, FSI = "\u202e", "\u2069", "\u2068"
+BIDI_CONTROLS = {chr(code) for code in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+BIDI_KEY = f"evil{RLO}key"  # a prohibited key found on a resource: shown in its findings
+BIDI_KEY_PDI = f"evil{PDI}{RLO}pdi"  # a stray PDI would end an isolation early
+BIDI_VALUE = f"{RLO}dorp"
+BIDI_ID = f"i-{RLO}321"
+BIDI_NAME = f"web{PDI}{RLO}eman"
+BIDI_POLICY: dict[str, Any] = {
+    "version": "bidi-1",
+    "required_tags": [{"key": "Environment", "allowed_values": ["prod"], "applies_to": ["ec2:*"]}],
+    "prohibited_keys": ["evil*"],
+}
+
+
+def build_bidi_warehouse(root: Path) -> Path:
+    """One day, one resource whose id, name, tag keys and value carry right-to-left overrides."""
+    lake_root = root / "lake"
+    hostile = resource(
+        ACCOUNT_1,
+        "us-east-1",
+        "ec2:instance",
+        BIDI_ID,
+        {"Environment": BIDI_VALUE, BIDI_KEY: "x", BIDI_KEY_PDI: "y"},
+    )
+    hostile["name"] = BIDI_NAME
+    fine = resource(ACCOUNT_1, "us-east-1", "ec2:instance", "i-fine", {"Environment": "prod"})
+    write_snapshot(lake_root, [hostile, fine], snapshot_date=D1)
+    score_snapshot(lake_root, D1, TaggingPolicy.model_validate(BIDI_POLICY))
+    warehouse = root / "warehouse.duckdb"
+    publish_warehouse(lake_root, warehouse)
+    return warehouse
+
+
+def isolates_balanced(text: str) -> bool:
+    """No PDI closes more isolates than the text opened (it would close the one around it)."""
+    depth = 0
+    for char in text:
+        depth += char in "\u2066\u2067\u2068"
+        depth -= char == PDI
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+@pytest.fixture(scope="module")
+def bidi_page(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_report(build_bidi_warehouse(tmp_path_factory.mktemp("bidi"))).read_text(encoding="utf-8")
+
+
+SVG_TEXT = {"text", "title", "tspan"}
+
+
+def texts_with_bidi_controls(dom: Element) -> list[tuple[Element, str]]:
+    return [
+        (element, child)
+        for element in dom.iter()
+        for child in element.children
+        if isinstance(child, str) and BIDI_CONTROLS & set(child)
+    ]
+
+
+def test_user_text_with_bidi_overrides_is_isolated(bidi_page):
+    dom = parse(bidi_page)
+    found = texts_with_bidi_controls(dom)
+    html = [(element, text) for element, text in found if element.tag not in SVG_TEXT]
+    # Each such text is a <bdi> of its own: its override cannot reorder the text around it.
+    assert [(element.tag, text) for element, text in html if element.tag != "bdi"] == []
+    shown = {text for _, text in html}
+    assert {BIDI_KEY, BIDI_VALUE, BIDI_ID} <= shown
+    # A stray PDI is shown escaped, so it cannot end the <bdi>'s isolation early.
+    assert {BIDI_KEY_PDI.replace(PDI, "\\u2069"), BIDI_NAME.replace(PDI, "\\u2069")} <= shown
+    assert all(isolates_balanced(text) for text in shown)
+    (row,) = dom.find_all("tr", data_resource_id=BIDI_ID)
+    assert {li.attrs["data-tag-key"] for li in row.find_all("li")} >= {BIDI_KEY, BIDI_KEY_PDI}  # exact
+
+
+def test_every_cell_showing_user_text_is_isolated(dom):
+    top = dom.by_id("table-top-resources")
+    for tr in top.find_all("tbody")[0].find_all("tr"):
+        cells = tr.find_all("td")
+        for td in cells[1:4]:  # account, region, type
+            assert [child.tag for child in td.children if isinstance(child, Element)] == ["bdi"]
+        (code, *_) = cells[4].find_all("code")
+        assert code.children and all(
+            isinstance(child, Element) and child.tag == "bdi" for child in code.children
+        )
+        for element in [*cells[5].find_all("code"), *cells[5].find_all("q")]:
+            assert [child.tag for child in element.children] == ["bdi"], element.text()
+    bucket = dom.find_all("tr", data_resource_id="bucket-bad")[0]
+    assert IMG_NAME in [bdi.text() for bdi in bucket.find_all("bdi")]
+    for table_id in ("table-account", "table-tag-key", "table-key-coverage", "table-gap-by-reason"):
+        for td in dom.by_id(table_id).find_all("td", **{"class": "text"}):
+            assert [child.tag for child in td.children if isinstance(child, Element)] == ["bdi"], table_id
+    # SVG text cannot hold <bdi>: chart labels and tooltips are wrapped in FSI ... PDI instead.
+    bars = dom.by_id("chart-key-coverage").find_all("g")
+    assert bars
+    for bar in bars:
+        label = bar.attrs["data-label"]
+        (text, _value) = bar.find_all("text")
+        assert text.text() == f"{FSI}{label}{PDI}"
+        (title,) = bar.find_all("title")
+        assert title.text().startswith(f"{FSI}{label}{PDI}: ")
+
+
 # --- dates, writing, command line --------------------------------------------------------------
 
 

@@ -36,10 +36,14 @@ import pytest
 from tag_compliance.report import write_report
 from tests.conftest import REPO_ROOT
 from tests.test_report import (
+    BIDI_KEY,
+    BIDI_KEY_PDI,
     IMG_NAME,
     ODD_KEY,
+    PDI,
     SCRIPT,
     TOTAL_SPEND,
+    build_bidi_warehouse,
     build_report_warehouse,
     figures,
     parse,
@@ -209,3 +213,54 @@ def test_screenshot(report_page, tmp_path):
     width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
     assert (width, height) == (1280, 2000)
     assert len(data) > 50_000  # a rendered page, not a blank one (blank is about 8 kB)
+
+
+# --- bidi isolation, as laid out (issue 11, defect 8c) -------------------------------------------
+
+# Appended to a copy of the page (the report itself has no script): where each finding's parts are.
+MEASURE_FINDINGS = """<script>
+const findings = [];
+const middle = (r) => (r.top + r.bottom) / 2;
+const sameLine = (a, b) => middle(a) > b.top && middle(a) < b.bottom;
+for (const li of document.querySelectorAll('ul.findings li')) {
+  const [severity, key, value] = [li.querySelector('span'), li.querySelector('code'), li.querySelector('q')];
+  if (!key || !value) continue;
+  const [s, k, v] = [severity, key, value].map((element) => element.getBoundingClientRect());
+  findings.push({key: li.dataset.tagKey, one_line: sameLine(s, k) && sameLine(v, k),
+                 in_order: s.right <= k.left && k.right <= v.left});
+}
+document.body.dataset.findings = JSON.stringify(findings);
+</script>"""
+
+
+def finding_layout(page: str, tmp: Path) -> dict[str, bool]:
+    """Tag key -> whether severity, key and value of its finding are laid out left to right."""
+    tmp.mkdir(exist_ok=True)
+    measured = tmp / "measured.html"
+    measured.write_text(page.replace("</body>", MEASURE_FINDINGS + "</body>"), encoding="utf-8")
+    dom, _ = chromium(tmp, "--window-size=1600,1200", "--dump-dom", measured.as_uri())
+    findings = json.loads(parse(dom).find_all("body")[0].attrs["data-findings"])
+    assert all(finding["one_line"] for finding in findings), findings  # else left/right says nothing
+    return {finding["key"]: finding["in_order"] for finding in findings}
+
+
+@pytest.fixture(scope="module")
+def bidi_report(tmp_path_factory: pytest.TempPathFactory) -> str:
+    warehouse = build_bidi_warehouse(tmp_path_factory.mktemp("browser-bidi"))
+    return write_report(warehouse).read_text(encoding="utf-8")
+
+
+def test_bidi_overrides_in_tag_keys_do_not_reorder_the_finding(bidi_report, tmp_path):
+    layout = finding_layout(bidi_report, tmp_path)
+    assert {BIDI_KEY, BIDI_KEY_PDI} <= set(layout)
+    assert all(layout.values()), layout
+
+
+def test_the_layout_check_catches_text_that_is_not_isolated(bidi_report, tmp_path):
+    """Negative controls: without <bdi>, or with the stray PDI left raw, the override reorders
+    the finding (the key shows after its value)."""
+    without_bdi = bidi_report.replace("<bdi>", "").replace("</bdi>", "")
+    assert finding_layout(without_bdi, tmp_path / "no-bdi")[BIDI_KEY] is False
+    raw_pdi = bidi_report.replace("\\u2069", PDI)
+    layout = finding_layout(raw_pdi, tmp_path / "raw-pdi")
+    assert layout[BIDI_KEY_PDI] is False and layout[BIDI_KEY] is True

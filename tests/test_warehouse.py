@@ -15,6 +15,11 @@ from tag_compliance.scoring import score_snapshot
 from tag_compliance.warehouse import (
     DERIVED_VIEWS,
     VIEW_COLUMNS,
+    QueryRefusedError,
+    check_select_only,
+    connect_read_only,
+    lake_root_of,
+    lake_roots,
     publish_warehouse,
     view_columns,
     views_markdown,
@@ -270,3 +275,118 @@ def test_the_readme_documents_every_view_and_column():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     documented = readme.split("<!-- views:start -->\n", 1)[1].split("<!-- views:end -->", 1)[0]
     assert documented == views_markdown()
+
+
+# --- the readers' connection (issue 11, defect 4) ------------------------------------------------
+
+
+def test_the_read_only_connection_is_locked_down_by_duckdb_itself(
+    lake_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What DuckDB refuses on its own, with no statement check in front (report and
+    remediation-plan rely on this alone; they run only the project's SQL)."""
+    monkeypatch.setenv("TAG_COMPLIANCE_LAKE", str(tmp_path / "configured-lake"))
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(lake_root, warehouse)
+    outside = tmp_path / "outside.csv"
+    outside.write_text("password\nhunter2\n", encoding="utf-8")
+    with connect_read_only(warehouse) as con:
+        settings = dict(
+            con.execute(
+                "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access', "
+                "'autoload_known_extensions', 'autoinstall_known_extensions', 'lock_configuration')"
+            ).fetchall()
+        )
+        assert settings == {
+            "enable_external_access": "false",
+            "autoload_known_extensions": "false",
+            "autoinstall_known_extensions": "false",
+            "lock_configuration": "true",
+        }
+        # The lake roots as a whole (the views' and TAG_COMPLIANCE_LAKE), not each dataset.
+        (allowed,) = con.execute("SELECT current_setting('allowed_directories')").fetchone()
+        lake_dirs = [path for path in allowed if not path.endswith(".tmp/")]
+        assert sorted(lake_dirs) == sorted([f"{lake_root.resolve()}/", f"{tmp_path / 'configured-lake'}/"])
+        assert con.execute("SELECT count(*) FROM resources").fetchone() == (10,)
+        for sql in (
+            f"SELECT * FROM read_csv('{outside}')",
+            f"SELECT * FROM read_text('{lake_root}/../outside.csv')",
+            f"COPY (SELECT 1 AS a) TO '{tmp_path / 'copied.csv'}'",
+            f"ATTACH '{tmp_path / 'other.duckdb'}' AS other",
+            "INSTALL httpfs",
+            "LOAD httpfs",
+        ):
+            with pytest.raises(duckdb.PermissionException):
+                con.execute(sql)
+        for sql in (
+            "SET enable_external_access = true",
+            "RESET enable_external_access",
+            "SET allowed_directories = ['/']",
+            "SET lock_configuration = false",
+            "SET autoinstall_known_extensions = true",
+        ):
+            with pytest.raises(duckdb.InvalidInputException, match="the configuration has been locked"):
+                con.execute(sql)
+        with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+            con.execute("CREATE TABLE t AS SELECT 1 AS a")
+    assert not (tmp_path / "copied.csv").exists() and not (tmp_path / "other.duckdb").exists()
+
+
+def test_the_lockdown_coexists_with_other_connections_to_the_file(lake_root: Path, tmp_path: Path) -> None:
+    """Settings belong to a DuckDB instance, shared by all connections to a file in one process:
+    a plain reader already open (as the end-to-end tests keep one) neither blocks the locked
+    connection nor gets locked by it, and two locked readers can be open at once."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(lake_root, warehouse)
+    outside = tmp_path / "outside.csv"
+    outside.write_text("password\nhunter2\n", encoding="utf-8")
+    with (
+        duckdb.connect(str(warehouse), read_only=True) as plain,  # opened first
+        connect_read_only(warehouse) as locked,
+        connect_read_only(warehouse) as second,
+    ):
+        for con in (locked, second):
+            assert con.execute("SELECT count(*) FROM tag_suggestions").fetchone() == (5,)
+            with pytest.raises(duckdb.PermissionException):
+                con.execute(f"SELECT * FROM read_csv('{outside}')")
+        assert plain.execute("SELECT current_setting('lock_configuration')").fetchone() == (False,)
+        assert plain.execute(f"SELECT * FROM read_csv('{outside}')").fetchall() == [("hunter2",)]
+
+
+def test_lake_roots_come_from_the_views_and_the_settings(
+    lake_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAG_COMPLIANCE_LAKE", str(tmp_path / "configured"))
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(lake_root, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        assert lake_roots(con) == sorted([lake_root.resolve(), tmp_path / "configured"])
+    assert lake_root_of("resources", "/data/lake/resources/**/*.parquet") == Path("/data/lake")
+    assert lake_root_of("resources", "/data/lake/costs/**/*.parquet") is None
+    assert lake_root_of("resources", "lake/resources/**/*.parquet") is None  # relative: not a root
+    # A view claiming the file system's root as its lake does not open the whole disk.
+    assert lake_root_of("resources", "/resources/**/*.parquet") is None
+
+
+def test_check_select_only_lets_read_queries_through() -> None:
+    with duckdb.connect() as con:
+        for sql in (
+            "SELECT 1",
+            "WITH x AS (SELECT 1 AS a) SELECT * FROM x",
+            "FROM duckdb_settings() LIMIT 1",
+            "VALUES (1)",
+            "DESCRIBE SELECT 1 AS a",
+            "SHOW TABLES",
+            "SUMMARIZE SELECT 1 AS a",
+            "SELECT 1; SELECT 2",
+            "-- a comment\nSELECT 1",
+        ):
+            check_select_only(con, sql)
+        for sql, keyword in (
+            ("/* hidden */ COPY (SELECT 1) TO 'x.csv'", "COPY"),
+            ("-- hidden\n force install httpfs", "FORCE INSTALL"),
+            ("SELECT 1; DROP VIEW v", "DROP"),
+            ("CALL checkpoint()", "CALL"),
+        ):
+            with pytest.raises(QueryRefusedError, match=f"^{keyword} statements are not allowed"):
+                check_select_only(con, sql)

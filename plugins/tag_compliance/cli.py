@@ -8,7 +8,6 @@ that registers its parser and sets ``func``.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import sys
@@ -24,8 +23,18 @@ from rich.text import Text
 
 from tag_compliance.config import SettingsError, get_settings
 from tag_compliance.files import write_text_atomically
+from tag_compliance.output import csv_cell, escape_controls, escape_json_controls, write_csv_rows
 from tag_compliance.policy import PolicyError, load_policy
-from tag_compliance.warehouse import VIEW_COLUMNS, WarehouseNotFoundError, existing_warehouse
+from tag_compliance.warehouse import (
+    ALLOWED_QUERIES,
+    VIEW_COLUMNS,
+    QueryRefusedError,
+    WarehouseNotFoundError,
+    check_select_only,
+    connect_read_only,
+    existing_warehouse,
+    lake_roots,
+)
 
 try:  # nicer --help; optional so the CLI never depends on it
     from rich_argparse import RichHelpFormatter as HelpFormatter
@@ -186,24 +195,41 @@ def _text_value(value: Any) -> str:
 
 
 def print_table(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    table = Table(*columns, caption=f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+    """A rich table for people: control and bidi characters of the data shown escaped."""
+    table = Table(
+        *(escape_controls(column) for column in columns),
+        caption=f"{len(rows)} row{'s' if len(rows) != 1 else ''}",
+    )
     for row in rows:
-        # Text, not str: a tag value like "[bold]" must print as itself, not as markup.
+        # Text, not str: a tag value like "[bold]" must print as itself, not as markup. Escaped:
+        # an ESC or C1 byte would drive the terminal, a bidi override reorder the table.
         table.add_row(
-            *(Text("NULL", style="dim") if value is None else Text(_text_value(value)) for value in row)
+            *(
+                Text("NULL", style="dim") if value is None else Text(escape_controls(_text_value(value)))
+                for value in row
+            )
         )
     _stdout().print(table)
 
 
-def print_csv(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(["" if value is None else _text_value(value) for value in row] for row in rows)
+def print_csv(columns: list[str], rows: list[tuple[Any, ...]], formula_guard: bool = True) -> None:
+    """Exact values, except (unless ``formula_guard`` is off) text a spreadsheet would run."""
+    write_csv_rows(
+        sys.stdout,
+        [
+            [csv_cell(column, column, formula_guard) for column in columns],
+            *(
+                ["" if value is None else csv_cell(value, _text_value(value), formula_guard) for value in row]
+                for row in rows
+            ),
+        ],
+    )
 
 
 def print_json(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Exact values; DEL, C1 and bidi controls as \\u escapes (json escapes only C0 itself)."""
     records = [dict(zip(columns, (_json_value(value) for value in row), strict=True)) for row in rows]
-    json.dump(records, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write(escape_json_controls(json.dumps(records, ensure_ascii=False, indent=2)))
     sys.stdout.write("\n")
 
 
@@ -214,16 +240,32 @@ PRINTERS: dict[str, Callable[[list[str], list[tuple[Any, ...]]], None]] = {
 }
 
 
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
+
+
 def cmd_query(args: argparse.Namespace) -> int:
-    """Run one SQL statement against the warehouse views, read-only, and print the result."""
+    """Run one SQL query against the warehouse views, locked down, and print the result."""
     try:
         warehouse = existing_warehouse(args.warehouse)
     except WarehouseNotFoundError as exc:
         _error(str(exc))
         return EXIT_ERROR
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            cursor = con.execute(args.sql)
+        with connect_read_only(warehouse) as con:
+            try:
+                check_select_only(con, args.sql)
+                cursor = con.execute(args.sql)
+            except QueryRefusedError as exc:
+                _error(f"query refused: {exc}")
+                return EXIT_ERROR
+            except duckdb.PermissionException as exc:
+                roots = ", ".join(str(root) for root in lake_roots(con))
+                _error(
+                    f"query refused: {_first_line(exc)}; "
+                    f"tag-compliance query reads files only under the lake ({roots})"
+                )
+                return EXIT_ERROR
             if cursor.description is None:
                 _stdout().print("OK")
                 return EXIT_OK
@@ -232,7 +274,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     except duckdb.Error as exc:
         _error(f"query failed: {exc}")
         return EXIT_ERROR
-    PRINTERS[args.format](columns, rows)
+    if args.format == "csv":
+        print_csv(columns, rows, formula_guard=not args.raw_csv)
+    else:
+        PRINTERS[args.format](columns, rows)
     return EXIT_OK
 
 
@@ -242,13 +287,20 @@ def _add_query(subparsers: argparse._SubParsersAction) -> None:
         help="Run SQL against the warehouse views (read-only) and print the result.",
         description="Views: "
         + ", ".join(VIEW_COLUMNS)
-        + ". Their columns are in the README; worked examples in docs/queries.md.",
+        + ". Their columns are in the README; worked examples in docs/queries.md. "
+        f"Only SELECT queries run ({ALLOWED_QUERIES}); the connection reads no file outside the "
+        "lake, writes none, loads no extension and cannot be reconfigured.",
         formatter_class=HelpFormatter,
     )
     query.add_argument("sql", metavar="SQL", help='e.g. "SELECT * FROM compliance_summary"')
     query.add_argument(
-        "--format", choices=sorted(PRINTERS), default="table", help="Output format (default: table)."
+        "--format",
+        choices=sorted(PRINTERS),
+        default="table",
+        help="Output format (default: table). The table shows control and bidi characters escaped "
+        "(\\x1b, \\u202e); json keeps exact values, csv too but for the formula guard (--raw-csv).",
     )
+    add_raw_csv_option(query)
     add_warehouse_option(query)
     query.set_defaults(func=cmd_query)
 
@@ -260,6 +312,17 @@ def add_warehouse_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="Warehouse file (default: TAG_COMPLIANCE_WAREHOUSE, else data/warehouse.duckdb).",
+    )
+
+
+def add_raw_csv_option(parser: argparse.ArgumentParser) -> None:
+    """``--raw-csv``, the same on every command that writes CSV."""
+    parser.add_argument(
+        "--raw-csv",
+        action="store_true",
+        help="CSV: write text cells exactly as stored. By default a text cell starting with = + - @, "
+        "a tab or a carriage return gets a leading ' so a spreadsheet shows it instead of running "
+        "it as a formula (OWASP CSV injection); numbers are never changed. For programs only.",
     )
 
 

@@ -20,12 +20,15 @@ import duckdb
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from tag_compliance.clock import SANDBOX_CLOCK_ENV
 from tag_compliance.config import POOLS_FILE, REPO_ROOT, SQL_DIR, get_settings
+from tag_compliance.output import escape_controls
 from tag_compliance.report import default_report_path, write_report
 from tag_compliance.sandbox import Sandbox
 from tag_compliance.scoring import load_sql
+from tag_compliance.warehouse import connect_read_only
 
 DATA_DIR = REPO_ROOT / "data"
 DEMO_SEED = 42
@@ -59,7 +62,8 @@ def _table(title: str, con: duckdb.DuckDBPyConnection, name: str, **params: obje
     for column in columns:
         table.add_column(column, justify="right" if column != columns[0] else "left")
     for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
+        # Text, escaped: data is shown as itself, never as rich markup or terminal controls.
+        table.add_row(*(Text("" if value is None else escape_controls(str(value))) for value in row))
     return table
 
 
@@ -106,19 +110,20 @@ def run_demo(console: Console) -> Path:
 
 
 def print_summary(console: Console, warehouse: Path) -> None:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    day = con.execute("select max(snapshot_date) from compliance_summary").fetchall()[0][0]
-    snapshot, total, in_scope, compliant, pct, version = _query(con, "overall", day=day).fetchall()[0]
-    console.rule(f"Tag compliance on {snapshot} (policy {version})")
-    console.print(
-        f"[bold]{pct}%[/bold] of in-scope resources comply: {compliant} of {in_scope} ({total} inventoried)\n"
-    )
-    console.print(_table("By account", con, "by_dimension", day=day, dimension="account"))
-    console.print(_table("By resource type", con, "by_dimension", day=day, dimension="resource_type"))
-    console.print(_table("Violations by type", con, "violations_by_type", day=day))
-    print_costs(console, con, day)
-    print_history(console, con)
-    console.print(_table("AWS requests made (api_calls)", con, "api_requests", day=day))
+    with connect_read_only(warehouse) as con:
+        day = con.execute("select max(snapshot_date) from compliance_summary").fetchall()[0][0]
+        snapshot, total, in_scope, compliant, pct, version = _query(con, "overall", day=day).fetchall()[0]
+        console.rule(f"Tag compliance on {snapshot} (policy {version})")
+        console.print(
+            f"[bold]{pct}%[/bold] of in-scope resources comply: {compliant} of {in_scope} "
+            f"({total} inventoried)\n"
+        )
+        console.print(_table("By account", con, "by_dimension", day=day, dimension="account"))
+        console.print(_table("By resource type", con, "by_dimension", day=day, dimension="resource_type"))
+        console.print(_table("Violations by type", con, "violations_by_type", day=day))
+        print_costs(console, con, day)
+        print_history(console, con)
+        console.print(_table("AWS requests made (api_calls)", con, "api_requests", day=day))
     console.print(f"Warehouse: [bold]{warehouse}[/bold]")
     console.print(f"Lake:      {get_settings().lake}")
     console.print("Ask it anything, for example:")

@@ -13,7 +13,6 @@ succeeded (removing first would lose the value of a rename). AWS takes at most 2
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import io
 import json
@@ -29,7 +28,8 @@ from rich.console import Console
 from rich.text import Text
 
 from tag_compliance.files import write_text_atomically
-from tag_compliance.warehouse import WarehouseNotFoundError, existing_warehouse
+from tag_compliance.output import csv_cell, write_csv_rows
+from tag_compliance.warehouse import WarehouseNotFoundError, connect_read_only, existing_warehouse
 
 # The CLI's exit codes (defined here too: cli imports this module, so this one cannot import cli).
 EXIT_OK = 0
@@ -177,7 +177,7 @@ def remediation_plan(
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")
     columns = ", ".join(f'"{name}"' for name in COLUMNS)  # our own names, never data
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_read_only(warehouse) as con:
         latest = con.execute("SELECT max(snapshot_date) FROM resource_compliance").fetchone()[0]
         if latest is None:
             raise PlanError(f"warehouse {warehouse} has no scored snapshot yet: run the pipeline first")
@@ -202,12 +202,12 @@ def remediation_plan(
 # --- writers -----------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, formula_guard: bool) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value)
+    return csv_cell(value, str(value), formula_guard)
 
 
 def _json_row(suggestion: Suggestion) -> dict[str, Any]:
@@ -217,11 +217,20 @@ def _json_row(suggestion: Suggestion) -> dict[str, Any]:
     }
 
 
-def write_csv(plan: RemediationPlan, stream: TextIO) -> None:
-    """One line per suggestion, the view's columns; NULL as an empty cell."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows([_cell(value) for value in astuple(suggestion)] for suggestion in plan.suggestions)
+def write_csv(plan: RemediationPlan, stream: TextIO, formula_guard: bool = True) -> None:
+    """One line per suggestion, the view's columns; NULL as an empty cell. Text a spreadsheet
+    would run as a formula gets a leading ' unless ``formula_guard`` is off (the file is for
+    people to review, often in a spreadsheet; the JSON plan keeps exact values for the AWS CLI)."""
+    write_csv_rows(
+        stream,
+        [
+            list(COLUMNS),
+            *(
+                [_cell(value, formula_guard) for value in astuple(suggestion)]
+                for suggestion in plan.suggestions
+            ),
+        ],
+    )
 
 
 def plan_document(plan: RemediationPlan) -> dict[str, Any]:
@@ -251,10 +260,13 @@ def write_json(plan: RemediationPlan, stream: TextIO) -> None:
 WRITERS = {".csv": write_csv, ".json": write_json}
 
 
-def render_plan(plan: RemediationPlan, suffix: str) -> str:
+def render_plan(plan: RemediationPlan, suffix: str, formula_guard: bool = True) -> str:
     """The plan as the text of a ``.csv`` or ``.json`` file."""
     buffer = io.StringIO(newline="")
-    WRITERS[suffix.lower()](plan, buffer)
+    if suffix.lower() == ".csv":
+        write_csv(plan, buffer, formula_guard)
+    else:
+        WRITERS[suffix.lower()](plan, buffer)  # JSON: exact values, the AWS CLI's input
     return buffer.getvalue()
 
 
@@ -305,11 +317,12 @@ def cmd_remediation_plan(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_ERROR
     if output is None:
-        write_csv(plan, sys.stdout)
+        write_csv(plan, sys.stdout, formula_guard=not args.raw_csv)
         sys.stdout.flush()
     else:
         try:
-            write_text_atomically(output, render_plan(plan, output.suffix), newline="")
+            text = render_plan(plan, output.suffix, formula_guard=not args.raw_csv)
+            write_text_atomically(output, text, newline="")
         except OSError as exc:
             _error(f"{output}: cannot write: {exc}")
             return EXIT_ERROR
@@ -327,7 +340,7 @@ def cmd_remediation_plan(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``remediation-plan`` on the ``tag-compliance`` subcommands."""
     # Imported here: cli imports this module to wire the subcommand, so no import cycle at load time.
-    from tag_compliance.cli import HelpFormatter, add_warehouse_option
+    from tag_compliance.cli import HelpFormatter, add_raw_csv_option, add_warehouse_option
 
     parser = subparsers.add_parser(
         "remediation-plan",
@@ -360,6 +373,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         help="Plan file: .csv or .json (AWS CLI inputs); default: CSV on stdout.",
     )
+    add_raw_csv_option(parser)
     add_warehouse_option(parser)
     parser.set_defaults(func=cmd_remediation_plan)
     return parser

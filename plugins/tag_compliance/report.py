@@ -4,7 +4,8 @@ The page is for people who will not run SQL: it is mailed, attached to tickets a
 offline, so it carries everything inline (CSS, SVG charts drawn here) and no script and no
 URL at all. Every figure comes from the warehouse views through ``include/sql/report/*.sql``;
 every text that comes from data (keys, values, ids, accounts) goes through Jinja2 with
-autoescaping on, so a tag value like ``<script>`` is shown, never run.
+autoescaping on, so a tag value like ``<script>`` is shown, never run, and sits in a ``<bdi>``
+(FSI ... PDI in SVG), so a right-to-left override in it cannot reorder the text around it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from rich.text import Text
 
 from tag_compliance.config import SQL_DIR, get_settings
 from tag_compliance.files import write_text_atomically
+from tag_compliance.output import isolate, isolation_safe
 from tag_compliance.scoring import load_sql
-from tag_compliance.warehouse import WarehouseNotFoundError, existing_warehouse
+from tag_compliance.warehouse import WarehouseNotFoundError, connect_read_only, existing_warehouse
 
 REPORT_SQL_DIR = SQL_DIR / "report"
 REPORTS_DIRNAME = "reports"
@@ -140,7 +142,8 @@ def fmt(value: Any, kind: str = "text") -> str:
         return f"{value:+.1f} pp"
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    # Shown in a <bdi> (or FSI ... PDI): nothing in the text may end that isolation early.
+    return isolation_safe(str(value))
 
 
 def meter(pct: float) -> str:
@@ -553,7 +556,8 @@ TEMPLATE = """<!DOCTYPE html>
 <tbody>
 {%- for row in table.rows %}
 <tr>{% for column in table.columns %}{% set value = row[column.key] %}
-<td class="{{ column.kind }}" data-column="{{ column.key }}">{{ fmt(value, column.kind) }}
+<td class="{{ column.kind }}" data-column="{{ column.key }}">
+{%- if column.kind == "text" %}<bdi>{{ fmt(value) }}</bdi>{% else %}{{ fmt(value, column.kind) }}{% endif %}
 {%- if column.kind == "pct" and value is not none %}<span class="meter" aria-hidden="true">
 <span style="width: {{ meter(value) }}%"></span></span>{% endif %}</td>
 {%- endfor %}</tr>
@@ -569,8 +573,9 @@ TEMPLATE = """<!DOCTYPE html>
 <title>{{ chart.title }}</title>
 {%- for bar in chart.bars %}
 <g class="bar" data-label="{{ bar.label }}" data-value="{{ bar.value }}">
-<title>{{ bar.label }}: {{ bar.display }}</title>
-<text x="{{ chart.label_width - 8 }}" y="{{ bar.y + 13 }}" text-anchor="end">{{ bar.short_label }}</text>
+<title>{{ isolate(bar.label) }}: {{ bar.display }}</title>
+<text x="{{ chart.label_width - 8 }}" y="{{ bar.y + 13 }}" text-anchor="end">
+{{- isolate(bar.short_label) }}</text>
 <rect class="track" x="{{ chart.label_width }}" y="{{ bar.y }}" width="{{ chart.bar_area }}"
  height="{{ chart.row_height - 8 }}" rx="3"></rect>
 <rect class="bar-{{ bar.tone }}" x="{{ chart.label_width }}" y="{{ bar.y }}" width="{{ bar.length }}"
@@ -583,7 +588,7 @@ TEMPLATE = """<!DOCTYPE html>
 {%- endmacro %}
 <header>
 <h1>Tag compliance report: {{ day }}</h1>
-<p class="meta">Policy <strong>{{ headline.policy_version }}</strong>
+<p class="meta">Policy <strong><bdi>{{ fmt(headline.policy_version) }}</bdi></strong>
 {%- if headline.inventory_as_of != day %}; scored from the inventory of
 <strong>{{ headline.inventory_as_of }}</strong> (no inventory of its own){% endif %}.
 Generated {{ generated_at }} from the compliance warehouse.</p>
@@ -657,17 +662,19 @@ Generated {{ generated_at }} from the compliance warehouse.</p>
 {%- for row in top_resources %}
 <tr data-resource-id="{{ row.resource_id }}">
 <td class="int">{{ loop.index }}</td>
-<td class="nowrap">{{ row.account_id }}</td>
-<td class="nowrap">{{ row.region }}</td>
-<td class="nowrap">{{ row.resource_type }}</td>
-<td class="text"><code>{{ row.resource_id }}</code>
-{%- if row.name and row.name != row.resource_id %}<br>{{ row.name }}{% endif %}</td>
+<td class="nowrap"><bdi>{{ fmt(row.account_id) }}</bdi></td>
+<td class="nowrap"><bdi>{{ fmt(row.region) }}</bdi></td>
+<td class="nowrap"><bdi>{{ fmt(row.resource_type) }}</bdi></td>
+<td class="text"><code><bdi>{{ fmt(row.resource_id) }}</bdi></code>
+{%- if row.name and row.name != row.resource_id %}<br><bdi>{{ fmt(row.name) }}</bdi>{% endif %}</td>
 <td class="text"><ul class="findings">
 {%- for finding in row.findings %}
 <li data-tag-key="{{ finding.tag_key if finding.tag_key is not none else '' }}">
 <span class="sev-{{ finding.severity }}">{{ finding.severity }}</span>
-{{ finding.violation_type }}{% if finding.tag_key is not none %} <code>{{ finding.tag_key }}</code>{% endif %}
-{%- if finding.current_value is not none %}: <q class="value">{{ finding.current_value }}</q>{% endif %}</li>
+{{ finding.violation_type }}{% if finding.tag_key is not none %} <code><bdi>
+{{- fmt(finding.tag_key) }}</bdi></code>{% endif %}
+{%- if finding.current_value is not none %}: <q class="value"><bdi>
+{{- fmt(finding.current_value) }}</bdi></q>{% endif %}</li>
 {%- endfor %}</ul></td>
 <td class="money">{{ fmt(row.amortized_cost, "money") }}</td>
 <td class="nowrap">{{ fmt(row.cost_basis) }}</td>
@@ -718,6 +725,7 @@ def render_report(data: ReportData) -> str:
     return template.render(
         day=data.day,
         fmt=fmt,
+        isolate=isolate,
         meter=meter,
         generated_at=data.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         headline=data.headline,
@@ -757,7 +765,7 @@ def write_report(warehouse: Path, day: date | None = None, output: Path | None =
         warehouse = existing_warehouse(warehouse)
     except WarehouseNotFoundError as exc:
         raise ReportError(str(exc)) from None
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_read_only(warehouse) as con:
         data = load_report_data(con, day)
     page = render_report(data)
     path = Path(output) if output is not None else default_report_path(warehouse, data.day)

@@ -9,12 +9,18 @@ documents them (the README prints it) and changes need a migration note.
 Besides one view per lake dataset, ``DERIVED_VIEWS`` are views defined by a SELECT in
 ``include/sql/<name>.sql`` over the dataset views (created after them, so they work on an
 empty lake too: the dataset views then have zero typed rows).
+
+Every reader opens the warehouse with ``connect_read_only``: DuckDB itself then refuses to
+read files outside the lake, to write files anywhere but the lake, to install or load
+extensions, and to change those settings. ``check_select_only`` refuses, before it runs,
+any statement of an ad hoc query but a SELECT, so not even the lake can be written.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from datetime import date
 from pathlib import Path
@@ -498,6 +504,119 @@ def publish_warehouse(lake_root: Path, warehouse_path: Path, allow_missing_days:
         temporary.unlink(missing_ok=True)
         temporary_wal.unlink(missing_ok=True)
     return views
+
+
+# --- reading: one locked-down connection for every reader -------------------------------------
+
+# Given when the instance starts; the rest is SET after (DuckDB 2.0.1 takes allowed_directories
+# only once it runs).
+_CONNECT_CONFIG = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+WAREHOUSE_ALIAS = "warehouse"
+_READ_PARQUET_PATH = re.compile(r"read_parquet\(\s*'((?:[^']|'')*)'")
+
+
+def lake_root_of(dataset: str, path: str) -> Path | None:
+    """The lake root a dataset view's glob reads under (``<root>/<dataset>/**/*.parquet``);
+    None for any other path, and never the file system's root, whatever a view says."""
+    suffix = lake.dataset_glob(Path("/"), dataset)  # "/<dataset>/**/*.parquet"
+    if not path.endswith(suffix):
+        return None
+    root = Path(path[: -len(suffix)] or "/")
+    return root if root.is_absolute() and root != Path(root.anchor) else None
+
+
+def lake_roots(con: duckdb.DuckDBPyConnection) -> list[Path]:
+    """The lake directories the views read: TAG_COMPLIANCE_LAKE, and the root of every dataset
+    glob in the view definitions (a warehouse published from another lake keeps working)."""
+    roots = {get_settings().lake.resolve()}
+    views = con.execute(
+        "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
+    ).fetchall()
+    for name, sql in views:
+        if name in lake.DATASETS:
+            for literal in _READ_PARQUET_PATH.findall(sql):
+                root = lake_root_of(name, literal.replace("''", "'"))
+                if root is not None:
+                    roots.add(root)
+    return sorted(roots)
+
+
+def _directory(path: Path) -> str:
+    # A trailing separator: "/data/lake/" must not admit "/data/lake-copy/".
+    return str(path).rstrip(os.sep) + os.sep
+
+
+def connect_read_only(warehouse: Path | str) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-only, with DuckDB's external access off but for reading the lake.
+
+    The whole lake root is allowed (not each dataset), so layers below it that the views read
+    work too. Extensions are neither auto-installed nor auto-loaded, and ``lock_configuration``
+    makes every later SET or RESET fail. DuckDB's allowed directories can also be written, so
+    ad hoc SQL must pass ``check_select_only`` as well.
+
+    The warehouse is attached to a new in-memory database rather than opened directly: settings
+    belong to a DuckDB instance, and the instance of a file is shared by every connection to it
+    in the process, so locking it would lock (or, with another configuration, fail against) a
+    plain connection already open there. Spill files go where DuckDB puts them for the file.
+    """
+    path = Path(warehouse).resolve()
+    con = duckdb.connect(":memory:", config=_CONNECT_CONFIG)
+    try:
+        con.execute(f"ATTACH {_literal(str(path))} AS {_identifier(WAREHOUSE_ALIAS)} (READ_ONLY)")
+        con.execute(f"USE {_identifier(WAREHOUSE_ALIAS)}")
+        con.execute(f"SET temp_directory = {_literal(str(path) + '.tmp')}")
+        directories = ", ".join(_literal(_directory(root)) for root in lake_roots(con))
+        con.execute(f"SET allowed_directories = [{directories}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+class QueryRefusedError(ValueError):
+    """An ad hoc query holds a statement other than a SELECT; the message names it."""
+
+
+# Why a kind of statement cannot run (the default: it would change the warehouse).
+_REFUSED_BECAUSE = {
+    duckdb.StatementType.COPY: "they read and write files",
+    duckdb.StatementType.COPY_DATABASE: "they write databases",
+    duckdb.StatementType.EXPORT: "they write files",
+    duckdb.StatementType.ATTACH: "they open other databases",
+    duckdb.StatementType.DETACH: "they detach databases",
+    duckdb.StatementType.LOAD: "extensions cannot be installed or loaded",
+    duckdb.StatementType.SET: "the connection's settings are locked",
+    duckdb.StatementType.PRAGMA: "the connection's settings are locked",
+    duckdb.StatementType.EXPLAIN: "EXPLAIN ANALYZE runs the statement it explains",
+    duckdb.StatementType.CALL: "use SELECT * FROM function(...)",
+    duckdb.StatementType.MULTI: "one without IN (...) runs more than one statement: list the values, "
+    "PIVOT ... ON column IN (...)",
+}
+_LEADING_COMMENTS = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.DOTALL)
+ALLOWED_QUERIES = "SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE, PIVOT ... IN (...)"
+
+
+def _keyword(statement: duckdb.Statement) -> str:
+    """The statement's first keyword as written (INSTALL and LOAD share a type), e.g. 'COPY'."""
+    words = _LEADING_COMMENTS.sub("", statement.query, count=1).split(None, 2)
+    if not words:
+        return statement.type.name
+    first = words[0].upper()
+    return f"{first} {words[1].upper()}" if first == "FORCE" and len(words) > 1 else first
+
+
+def check_select_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Raise ``QueryRefusedError`` unless every statement of ``sql`` is a SELECT (DuckDB's parser
+    decides: DESCRIBE, SHOW, SUMMARIZE and FROM-first queries are SELECTs too)."""
+    for statement in con.extract_statements(sql):
+        if statement.type != duckdb.StatementType.SELECT:
+            because = _REFUSED_BECAUSE.get(statement.type, "the warehouse is read-only")
+            raise QueryRefusedError(
+                f"{_keyword(statement)} statements are not allowed ({because}); "
+                f"the query connection runs SELECT queries only ({ALLOWED_QUERIES})"
+            )
 
 
 class WarehouseNotFoundError(FileNotFoundError):
