@@ -329,6 +329,17 @@ def write_costs(
     return [Path(path) for path in day.paths(root)]
 
 
+def scored_warehouse(root: Path) -> Path:
+    """A warehouse published over ``root / "lake"``: the fixture snapshot, scored by the fixture policy."""
+    from tag_compliance.scoring import score_snapshot
+    from tag_compliance.warehouse import publish_warehouse
+
+    write_snapshot(root / "lake")
+    score_snapshot(root / "lake", SNAPSHOT, fixture_policy())
+    publish_warehouse(root / "lake", root / "warehouse.duckdb")
+    return root / "warehouse.duckdb"
+
+
 def committed_file(root: Path, dataset: lake.Dataset, key: date = SNAPSHOT, partition: str = "") -> Path:
     """The one committed file of a dataset for a day (and, below it, a partition like
     ``source=service``): what readers read."""

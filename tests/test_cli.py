@@ -27,6 +27,7 @@ from tests.sql_fixtures import (
     SNAPSHOT,
     fixture_policy,
     resource,
+    scored_warehouse,
     service_cost,
     write_costs,
     write_snapshot,
@@ -35,12 +36,7 @@ from tests.sql_fixtures import (
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cli")
-    write_snapshot(root / "lake")
-    score_snapshot(root / "lake", SNAPSHOT, fixture_policy())
-    path = root / "warehouse.duckdb"
-    publish_warehouse(root / "lake", path)
-    return path
+    return scored_warehouse(tmp_path_factory.mktemp("cli"))
 
 
 def test_policy_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
@@ -207,9 +203,9 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> LockedSetup:
         con.execute(f"COPY (SELECT 'hunter2' AS password) TO '{sibling / 'secret.parquet'}'")
         con.execute(f"ATTACH '{outside / 'other.duckdb'}' AS other")
         con.execute("CREATE TABLE other.t AS SELECT 42 AS answer")
-    # A layer the views may read below the lake root (like <lake>/_commits/): readable too.
+    # A file of the layer the views read below the lake root (<lake>/_commits/): readable too.
     commits = lake / "_commits"
-    commits.mkdir()
+    assert commits.is_dir()
     with duckdb.connect() as con:
         con.execute(f"COPY (SELECT 7 AS commit_id) TO '{commits / 'commit-7.parquet'}'")
     return LockedSetup(warehouse, lake, outside, sibling)

@@ -15,7 +15,7 @@ from tag_compliance.cli import main
 from tag_compliance.config import SettingsError, get_settings
 from tag_compliance.scoring import score_snapshot
 from tag_compliance.warehouse import WarehouseCoverageError, publish_warehouse
-from tests.sql_fixtures import SNAPSHOT, fixture_policy, write_snapshot
+from tests.sql_fixtures import SNAPSHOT, fixture_policy, scored_warehouse, write_snapshot
 
 BAD_SETTINGS = [
     ("TAG_COMPLIANCE_ACCOUNTS", "abc", "'abc' is not a 12-digit AWS account id"),
@@ -30,12 +30,7 @@ BAD_SETTINGS = [
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("settings")
-    write_snapshot(root / "lake")
-    score_snapshot(root / "lake", SNAPSHOT, fixture_policy())
-    path = root / "warehouse.duckdb"
-    publish_warehouse(root / "lake", path)
-    return path
+    return scored_warehouse(tmp_path_factory.mktemp("settings"))
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), BAD_SETTINGS)
