@@ -14,7 +14,7 @@ from tag_compliance.aws.hook import Backoff, TagComplianceAwsHook
 from tag_compliance.aws.ratelimit import RateLimit, TokenBucket
 from tag_compliance.collect import collect_service
 from tests.conftest import MEMBER_ACCOUNT, OWN_ACCOUNT, connection_json
-from tests.throttling_proxy import ThrottlingProxy
+from tests.throttling_proxy import Burst, ThrottlingProxy
 
 TWO_BOTOCORE_ATTEMPTS = {"config_kwargs": {"retries": {"mode": "standard", "total_max_attempts": 2}}}
 
@@ -34,7 +34,7 @@ def throttled_hook(
 def test_throttling_beyond_botocore_retries_is_backed_off_and_counted(aws, monkeypatch):
     aws.client("ec2").run_instances(ImageId="ami-12345678", MinCount=2, MaxCount=2)
     sleeps: list[float] = []
-    with ThrottlingProxy(aws.endpoint_url, throttle_first=3) as proxy:
+    with ThrottlingProxy(aws.endpoint_url, [Burst("ec2", 3, operation="DescribeInstances")]) as proxy:
         hook = throttled_hook(monkeypatch, proxy.url, sleeps)
         client = hook.client_for(OWN_ACCOUNT, "us-east-1", "ec2")
         pages = list(hook.paginate(client, "describe_instances", account_id=OWN_ACCOUNT, region="us-east-1"))
@@ -42,24 +42,109 @@ def test_throttling_beyond_botocore_retries_is_backed_off_and_counted(aws, monke
     assert sum(len(r["Instances"]) for p in pages for r in p["Reservations"]) == 2
     stats = hook.recorder.totals("DescribeInstances")
     # requests 1-2 throttled (botocore's 2 attempts), our backoff, request 3 throttled, 4 served
-    assert proxy.requests == 4
+    assert proxy.requests["ec2", "DescribeInstances"] == 4
     assert (stats.calls, stats.pages, stats.throttles, stats.retries, stats.errors) == (1, 1, 3, 3, 0)
     assert len(sleeps) == 1 and 0 <= sleeps[0] <= 0.5
 
 
 def test_persistent_throttling_fails_clearly_after_the_backoff_attempts(aws, monkeypatch):
     sleeps: list[float] = []
-    with ThrottlingProxy(aws.endpoint_url, throttle_first=10_000) as proxy:
+    with ThrottlingProxy(aws.endpoint_url, [Burst("ec2", 10_000)]) as proxy:
         hook = throttled_hook(monkeypatch, proxy.url, sleeps, attempts=3)
         client = hook.client_for(OWN_ACCOUNT, "eu-west-1", "ec2")
         with pytest.raises(AwsCollectionError, match=r"still throttled \(RequestLimitExceeded\) after 3"):
             hook.call(client, "describe_instances", account_id=OWN_ACCOUNT, region="eu-west-1")
 
-    assert proxy.requests == 6  # 3 backoff attempts x 2 botocore attempts
+    assert proxy.requests["ec2", "DescribeInstances"] == 6  # 3 backoff attempts x 2 botocore attempts
     stats = hook.recorder.totals("DescribeInstances")
     assert (stats.throttles, stats.errors, stats.pages) == (6, 1, 0)
     assert len(sleeps) == 2
     assert 0 <= sleeps[0] <= 0.5 and 0 <= sleeps[1] <= 1.0  # the jitter's ceiling doubles
+
+
+def test_throttling_in_the_middle_of_a_pagination_resumes_from_the_throttled_page(aws, monkeypatch):
+    ec2 = aws.client("ec2")
+    for _ in range(12):  # moto pages by reservation: one each
+        ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1)
+    sleeps: list[float] = []
+    # Page 2's request is throttled 3 times: botocore's 2 attempts, then once after our backoff.
+    burst = Burst("ec2", 3, after=1, operation="DescribeInstances")
+    with ThrottlingProxy(aws.endpoint_url, [burst]) as proxy:
+        hook = throttled_hook(monkeypatch, proxy.url, sleeps)
+        client = hook.client_for(OWN_ACCOUNT, "us-east-1", "ec2")
+        pages = list(
+            hook.paginate(
+                client, "describe_instances", account_id=OWN_ACCOUNT, region="us-east-1", page_size=5
+            )
+        )
+
+    ids = [i["InstanceId"] for p in pages for r in p["Reservations"] for i in r["Instances"]]
+    assert len(ids) == len(set(ids)) == 12  # no page came twice
+    assert len(pages) == 3
+    assert proxy.requests["ec2", "DescribeInstances"] == 3 + 3  # three pages, three throttled
+    stats = hook.recorder.totals("DescribeInstances")
+    assert (stats.calls, stats.pages, stats.items, stats.throttles, stats.errors) == (1, 3, 12, 3, 0)
+
+
+def _tagging_call(hook: TagComplianceAwsHook) -> None:
+    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "resourcegroupstaggingapi")
+    list(hook.paginate(client, "get_resources", account_id=OWN_ACCOUNT, region="us-east-1"))
+
+
+def _s3_call(hook: TagComplianceAwsHook) -> None:
+    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "s3")
+    list(hook.paginate(client, "list_buckets", account_id=OWN_ACCOUNT, region="us-east-1"))
+
+
+def _lambda_call(hook: TagComplianceAwsHook) -> None:
+    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "lambda")
+    list(hook.paginate(client, "list_functions", account_id=OWN_ACCOUNT, region="us-east-1"))
+
+
+def _ecs_call(hook: TagComplianceAwsHook) -> None:
+    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "ecs")
+    list(hook.paginate(client, "list_clusters", account_id=OWN_ACCOUNT, region="us-east-1"))
+
+
+def _rds_call(hook: TagComplianceAwsHook) -> None:
+    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "rds")
+    list(hook.paginate(client, "describe_db_instances", account_id=OWN_ACCOUNT, region="us-east-1"))
+
+
+def _sts_call(hook: TagComplianceAwsHook) -> None:
+    assert hook.own_account_id == OWN_ACCOUNT  # the hook's own STS client, made before any account
+
+
+# service -> (a call through the hook, the operation, the throttling code that service sends)
+EVERY_SERVICE = {
+    "resourcegroupstaggingapi": (_tagging_call, "GetResources", "ThrottledException"),
+    "s3": (_s3_call, "ListBuckets", "SlowDown"),
+    "lambda": (_lambda_call, "ListFunctions", "TooManyRequestsException"),
+    "ecs": (_ecs_call, "ListClusters", "ThrottlingException"),
+    "rds": (_rds_call, "DescribeDBInstances", "Throttling"),
+    "sts": (_sts_call, "GetCallerIdentity", "Throttling"),
+}
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "operation", "code"), [(s, *v) for s, v in EVERY_SERVICE.items()]
+)
+def test_every_services_throttling_is_backed_off_and_counted(
+    aws, monkeypatch, service, call, operation, code
+):
+    from tests.throttling_proxy import THROTTLED
+
+    assert code.encode() in THROTTLED[service].body + repr(THROTTLED[service].headers).encode()
+    sleeps: list[float] = []
+    with ThrottlingProxy(aws.endpoint_url, [Burst(service, 3)]) as proxy:
+        hook = throttled_hook(monkeypatch, proxy.url, sleeps)
+        call(hook)
+
+    assert proxy.throttled == {service: 3}
+    stats = hook.recorder.totals(operation)
+    # 2 throttled botocore attempts, our backoff, 1 throttled and botocore's retry served
+    assert (stats.pages, stats.throttles, stats.retries, stats.errors) == (1, 3, 3, 0)
+    assert len(sleeps) == 1
 
 
 def test_member_accounts_are_reached_through_the_assumed_role(aws):

@@ -8,7 +8,11 @@ adds what an estate-wide inventory needs:
 * botocore ``standard`` retries by default, overridable with the connection extra
   ``config_kwargs: {"retries": {"mode": ..., "total_max_attempts": ...}}``;
 * a process-wide token bucket per (account, region, service) in front of every HTTP attempt;
-* exponential backoff with full jitter when a throttling error survives botocore's retries;
+* exponential backoff with full jitter when a throttling error survives botocore's retries,
+  throttling being what botocore's standard retries call throttling (its fixed error codes,
+  codes the service model marks as throttling, a bare 429);
+* pagination driven request by request from botocore's paginator model, so backoff retries the
+  one request that was throttled and no page is ever returned twice;
 * accounting of calls, pages, items, retries and throttles in an ``ApiCallRecorder``;
 * where each of those clients sends its requests, found without a network call
   (:meth:`TagComplianceAwsHook.client_endpoints`, for the sandbox clock's guard).
@@ -20,19 +24,22 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
+import jmespath
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.retries.standard import RetryContext, RetryEventAdapter, ThrottlingErrorDetector
 
 from tag_compliance.aws.accounting import ApiCallRecorder, OperationKey
 from tag_compliance.aws.errors import AwsCollectionError
@@ -41,19 +48,13 @@ from tag_compliance.aws.ratelimit import RATE_LIMITERS, RateLimit
 if TYPE_CHECKING:
     from botocore.client import BaseClient
     from botocore.loaders import Loader
+    from botocore.model import OperationModel
 
 STS = "sts"  # the hook's own calls: the connection's account (GetCallerIdentity), member roles
 ROLE_ARN_STS = "sts (AssumeRole of the connection's role_arn)"
 
-THROTTLING_CODES = frozenset(
-    {
-        "RequestLimitExceeded",
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "LimitExceededException",
-    }
-)
+OWN_ACCOUNT = "connection"  # the account label of clients made before any account is known
+_THROTTLING = ThrottlingErrorDetector(RetryEventAdapter())
 
 DEFAULT_BOTOCORE_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 5},
@@ -117,6 +118,24 @@ def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
+def is_throttling(error: ClientError, operation: OperationModel | None = None) -> bool:
+    """Whether botocore's standard retries would call ``error`` throttling.
+
+    The same test botocore applies to every attempt (``ThrottlingErrorDetector``): its list of
+    throttling codes (``ThrottledException``, ``SlowDown``, ``RequestThrottled``,
+    ``PriorRequestNotComplete``...), errors the service model marks as throttling, and a 429
+    the model does not explain. No list of our own to fall behind AWS.
+    """
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    context = RetryContext(
+        attempt_number=1,
+        operation_model=operation,
+        parsed_response=error.response,
+        http_response=SimpleNamespace(status_code=status) if status is not None else None,
+    )
+    return _THROTTLING.is_throttling_error_from_context(context)
+
+
 def _count_items(page: Mapping[str, Any], items_key: str | None) -> int:
     return len(page.get(items_key, ())) if items_key else 0
 
@@ -125,15 +144,71 @@ def _retry_attempts(response: Mapping[str, Any]) -> int:
     return int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
 
 
+@dataclass
 class _ThrottleCounter:
-    """Counts throttled responses a client sees, including those botocore retries silently."""
+    """Counts throttled responses a client sees, including those botocore retries silently.
 
-    def __init__(self) -> None:
-        self.count = 0
+    Registered on ``needs-retry``, which botocore emits after every attempt (the last one too),
+    and classified as botocore's own retry logic does.
+    """
 
-    def __call__(self, response: tuple[Any, Mapping[str, Any]] | None = None, **_: Any) -> None:
-        if response is not None and response[1].get("Error", {}).get("Code") in THROTTLING_CODES:
-            self.count += 1
+    count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, **kwargs: Any) -> None:
+        if kwargs.get("response") is not None and _THROTTLING.is_throttling_error(**kwargs):
+            with self._lock:
+                self.count += 1
+
+
+@dataclass(frozen=True)
+class _Pagination:
+    """One operation's paginator model (botocore's ``paginators-1`` data), compiled."""
+
+    input_tokens: tuple[str, ...]
+    output_tokens: tuple[Any, ...]  # compiled JMESPath expressions
+    limit_key: str | None
+    more_results: Any
+    result_key: Any
+
+    @classmethod
+    def of(cls, client: BaseClient, operation: str) -> _Pagination:
+        """Read from the loader botocore itself uses, so the model matches the client's API version."""
+        if not client.can_paginate(operation):
+            raise ValueError(f"{client.meta.service_model.service_name}:{operation} cannot be paginated")
+        api_name = client.meta.method_to_api_mapping[operation]
+        service = client.meta.service_model
+        config = _pagination_model(service.service_name, service.api_version).get_paginator(api_name)
+
+        def as_tuple(value: str | list[str] | None) -> tuple[str, ...]:
+            return () if value is None else (value,) if isinstance(value, str) else tuple(value)
+
+        result_keys = as_tuple(config.get("result_key"))
+        return cls(
+            input_tokens=as_tuple(config["input_token"]),
+            output_tokens=tuple(jmespath.compile(token) for token in as_tuple(config["output_token"])),
+            limit_key=config.get("limit_key"),
+            more_results=jmespath.compile(config["more_results"]) if config.get("more_results") else None,
+            result_key=jmespath.compile(result_keys[0]) if result_keys else None,
+        )
+
+    def items(self, page: Mapping[str, Any]) -> int:
+        found = self.result_key.search(page) if self.result_key is not None else None
+        return len(found) if isinstance(found, list) else 0
+
+    def next_tokens(self, page: Mapping[str, Any]) -> dict[str, Any]:
+        """The next request's tokens, empty when the page was the last (as botocore decides)."""
+        if self.more_results is not None and not self.more_results.search(page):
+            return {}
+        # botocore treats an empty string as no token (the Tagging API ends with "").
+        outputs = zip(self.input_tokens, self.output_tokens, strict=True)
+        tokens = {name: expr.search(page) or None for name, expr in outputs}
+        return tokens if any(token is not None for token in tokens.values()) else {}
+
+
+@cache
+def _pagination_model(service: str, api_version: str) -> Any:
+    return _offline_session(None, "us-east-1").get_paginator_model(service, api_version)
 
 
 @dataclass
@@ -207,7 +282,13 @@ class TagComplianceAwsHook(AwsBaseHook):
         }
 
     def _base_client(self, service: str, region: str) -> BaseClient:
-        return self.get_session(region_name=region).client(service, **self._client_kwargs(service, region))
+        """A client of the connection's own session (STS: who we are, member roles), instrumented
+        and rate-limited like every other client."""
+        session = self.get_session(region_name=region)
+        return self._instrumented(
+            (OWN_ACCOUNT, region, service),
+            lambda: session.client(service, **self._client_kwargs(service, region)),
+        )
 
     def client_endpoints(self, services: Iterable[str], region: str) -> dict[str, str]:
         """Where each client this hook would create for ``services`` (and STS) sends requests.
@@ -294,11 +375,17 @@ class TagComplianceAwsHook(AwsBaseHook):
 
     def client_for(self, account_id: str, region: str, service: str) -> BaseClient:
         """A cached, rate-limited, instrumented client for (account, region, service)."""
-        key = (account_id, region, service)
+        return self._instrumented(
+            (account_id, region, service),
+            lambda: self.session_for(account_id).client(service, **self._client_kwargs(service, region)),
+        )
+
+    def _instrumented(self, key: tuple[str, str, str], make: Callable[[], BaseClient]) -> BaseClient:
+        """The cached client for ``key``, made once with a token bucket and a throttle counter."""
         with self._lock:
             if key not in self._clients:
-                client = self.session_for(account_id).client(service, **self._client_kwargs(service, region))
-                bucket = RATE_LIMITERS.bucket(account_id, region, service, self.rate_limits)
+                client = make()
+                bucket = RATE_LIMITERS.bucket(*key, self.rate_limits)
 
                 def wait_for_token(**_: Any) -> None:
                     bucket.acquire()  # a non-None return would replace the HTTP response
@@ -339,7 +426,8 @@ class TagComplianceAwsHook(AwsBaseHook):
                 retries=_retry_attempts(exc.response),
                 throttles=self._throttle_count(client) - throttles_before,
             )
-            if error_code(exc) in THROTTLING_CODES and attempt + 1 < self.backoff.attempts:
+            operation = client.meta.service_model.operation_model(key.operation)
+            if is_throttling(exc, operation) and attempt + 1 < self.backoff.attempts:
                 self.recorder.add(key, retries=1)
                 self._sleep(self.backoff.delay(attempt))
                 return
@@ -408,32 +496,44 @@ class TagComplianceAwsHook(AwsBaseHook):
         page_size: int | None = None,
         **kwargs: Any,
     ) -> Iterator[dict[str, Any]]:
-        """Every page of a boto3 paginator, resuming from the last good page after throttling."""
-        key = self._operation_key(client, operation, account_id, region, resource_type)
-        paginator = client.get_paginator(operation)
-        items_key = paginator.result_keys[0].expression if paginator.result_keys else None
-        self.recorder.add(key, calls=1)
-        resume_token: Any = None
-        attempt = 0
+        """Every page of ``operation``, one request per page, each with :meth:`call`'s backoff.
+
+        botocore's paginator is not resumable after an error (it keeps a resume token only when
+        ``MaxItems`` truncates), so we drive its paginator model ourselves: the tokens a page
+        returns go into the next request, and a throttled request is retried as it was. A page
+        is yielded exactly once; a service that returns the same token twice is an error, as in
+        botocore.
+        """
+        pagination = _Pagination.of(client, operation)
+        request = dict(kwargs)
+        if page_size and pagination.limit_key:
+            request[pagination.limit_key] = page_size
+        previous: dict[str, Any] = {}
+        first = True
         while True:
-            config: dict[str, Any] = {}
-            if page_size:
-                config["PageSize"] = page_size
-            if resume_token is not None:
-                config["StartingToken"] = resume_token
-            pages = paginator.paginate(**kwargs, PaginationConfig=config)
-            throttles_before = self._throttle_count(client)
-            try:
-                for page in pages:
-                    self._record_page(key, page, _count_items(page, items_key), client, throttles_before)
-                    throttles_before = self._throttle_count(client)
-                    yield page
-                    resume_token = pages.resume_token
+            page = self.call(
+                client,
+                operation,
+                account_id=account_id,
+                region=region,
+                resource_type=resource_type,
+                count_items=pagination.items,
+                next_page=not first,
+                **request,
+            )
+            yield page
+            tokens = pagination.next_tokens(page)
+            if not tokens:
                 return
-            except (ClientError, BotoCoreError) as exc:
-                self._back_off_or_raise(exc, key, attempt, client, throttles_before)
-                attempt += 1
-                continue
+            if tokens == previous:
+                where = f"{client.meta.service_model.service_name}:{operation} in account {account_id}"
+                raise AwsCollectionError(f"{where}, region {region}: the same next token twice: {tokens}")
+            for name, token in tokens.items():
+                if token is None:
+                    request.pop(name, None)
+                else:
+                    request[name] = token
+            previous, first = tokens, False
 
     def _describe(self, exc: Exception, key: OperationKey, attempts: int, client: BaseClient) -> Exception:
         where = f"{key.service}:{key.operation} in account {key.account_id}, region {key.region}"
@@ -443,7 +543,9 @@ class TagComplianceAwsHook(AwsBaseHook):
                 f"{where}: cannot reach AWS endpoint {client.meta.endpoint_url} after {max_attempts} "
                 f"botocore attempts: {exc}"
             )
-        if isinstance(exc, ClientError) and error_code(exc) in THROTTLING_CODES:
+        if isinstance(exc, ClientError) and is_throttling(
+            exc, client.meta.service_model.operation_model(key.operation)
+        ):
             return AwsCollectionError(
                 f"{where}: still throttled ({error_code(exc)}) after {attempts} backoff attempts"
             )
