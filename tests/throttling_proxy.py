@@ -29,6 +29,7 @@ _HOP_BY_HOP = {"connection", "content-length", "content-encoding", "transfer-enc
 
 @dataclass(frozen=True)
 class ThrottledResponse:
+    code: str  # the error code the service sends
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
@@ -39,17 +40,18 @@ def _query_error(code: str, status: int = 400) -> ThrottledResponse:
         f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded</Message>"
         "</Error><RequestId>throttled</RequestId></ErrorResponse>"
     )
-    return ThrottledResponse(status, body.encode(), (("Content-Type", "text/xml"),))
+    return ThrottledResponse(code, status, body.encode(), (("Content-Type", "text/xml"),))
 
 
 def _json_error(code: str, content_type: str = "application/x-amz-json-1.1") -> ThrottledResponse:
     body = json.dumps({"__type": code, "message": "Rate exceeded"})
-    return ThrottledResponse(400, body.encode(), (("Content-Type", content_type),))
+    return ThrottledResponse(code, 400, body.encode(), (("Content-Type", content_type),))
 
 
 # What each service really answers when it throttles (code, status and envelope).
 THROTTLED = {
     "ec2": ThrottledResponse(
+        "RequestLimitExceeded",
         503,
         b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code>'
         b"<Message>Request limit exceeded.</Message></Error></Errors>"
@@ -59,12 +61,14 @@ THROTTLED = {
     "rds": _query_error("Throttling"),
     "sts": _query_error("Throttling"),
     "s3": ThrottledResponse(
+        "SlowDown",
         503,
         b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
         b"<Message>Please reduce your request rate.</Message><RequestId>throttled</RequestId></Error>",
         (("Content-Type", "application/xml"),),
     ),
     "lambda": ThrottledResponse(
+        "TooManyRequestsException",
         429,
         b'{"Type": "User", "message": "Rate exceeded", "Reason": "CallerRateLimitExceeded"}',
         (("Content-Type", "application/json"), ("x-amzn-ErrorType", "TooManyRequestsException")),
@@ -120,7 +124,10 @@ class ThrottlingProxy:
         self.upstreams = {service: url.rstrip("/") for service, url in (upstreams or {}).items()}
         self.bursts = bursts
         self.requests: Counter[tuple[str, str | None]] = Counter()  # (service, operation) -> received
-        self.throttled: Counter[str] = Counter()  # service -> throttled responses sent
+        self.throttled: Counter[str] = Counter()  # service -> throttled responses we made up
+        # service -> throttled responses passed on from upstream (the Cost Explorer emulator
+        # enforces the real API's rate limit), so the total sent is known exactly either way
+        self.passed_on: Counter[str] = Counter()
         self._lock = threading.Lock()
         proxy = self
 
@@ -148,6 +155,10 @@ class ThrottlingProxy:
                     for name, value in upstream.headers.items()
                     if name.lower() not in _HOP_BY_HOP
                 )
+                known = THROTTLED.get(service)
+                if upstream.status_code >= 400 and known and known.code.encode() in upstream.content:
+                    with proxy._lock:
+                        proxy.passed_on[service] += 1
                 self._reply(upstream.status_code, upstream.content, forwarded)
 
             def _reply(self, status: int, body: bytes, headers: tuple[tuple[str, str], ...]) -> None:
@@ -176,6 +187,10 @@ class ThrottlingProxy:
                     self.throttled[service] += 1
                     return THROTTLED[service]
             return None
+
+    def sent(self) -> Counter[str]:
+        """Throttled responses sent, per service: made up here or passed on from upstream."""
+        return self.throttled + self.passed_on
 
     def __enter__(self) -> ThrottlingProxy:
         self._thread.start()
