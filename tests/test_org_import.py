@@ -103,7 +103,7 @@ def test_aws_docs_example_scope_enforced() -> None:
     result = import_file(DOCS_EXAMPLE, scope="enforced")
     assert result.warnings == [
         'tags.costcenter.enforced_for: "secretsmanager:ALL_SUPPORTED" matches no resource type this '
-        f'tool collects ({COLLECTED}); kept as the glob "secretsmanager:*"'
+        f"tool collects ({COLLECTED}); dropped (import again once it is collected)"
     ]
     assert dumped(result)["optional_tags"] == [
         {
@@ -111,7 +111,7 @@ def test_aws_docs_example_scope_enforced() -> None:
             "description": 'AWS tag policy statement "costcenter": key case and values, checked on '
             "the types AWS enforces it for (secretsmanager:ALL_SUPPORTED, ec2:instance).",
             "allowed_values": ["100", "200", "300*"],
-            "applies_to": ["secretsmanager:*", "ec2:instance"],
+            "applies_to": ["ec2:instance"],
         }
     ]
     assert result.policy.description == (
@@ -129,7 +129,7 @@ BASELINE_WARNINGS = [
     "tags.dataclassification.enforced_for: AWS blocks noncompliant tagging on s3:bucket, "
     f"dynamodb:table {NOT_ENFORCED}",
     'tags.dataclassification.report_required_tag_for: "dynamodb:table" matches no resource type '
-    f'this tool collects ({COLLECTED}); kept as the glob "dynamodb:table"',
+    f"this tool collects ({COLLECTED}); dropped (import again once it is collected)",
     f"tags.application.@@operators_allowed_for_child_policies: {INHERITANCE}",
 ]
 BASELINE_REQUIRED = [
@@ -139,7 +139,7 @@ BASELINE_REQUIRED = [
     {
         "key": "DataClassification",
         "allowed_values": ["public", "internal", "confidential", "restricted"],
-        "applies_to": ["s3:bucket", "rds:db", "dynamodb:table"],
+        "applies_to": ["s3:bucket", "rds:db"],
     },
 ]
 
@@ -195,9 +195,9 @@ def test_org_baseline_scope_enforced() -> None:
         f"tags.costcenter.tag_value.@@operators_allowed_for_child_policies: {INHERITANCE}",
         f"tags.owner.tag_value: {NO_VALUES}",
         'tags.dataclassification.enforced_for: "dynamodb:table" matches no resource type this tool '
-        f'collects ({COLLECTED}); kept as the glob "dynamodb:table"',
+        f"collects ({COLLECTED}); dropped (import again once it is collected)",
         'tags.dataclassification.report_required_tag_for: "dynamodb:table" matches no resource type '
-        f'this tool collects ({COLLECTED}); kept as the glob "dynamodb:table"',
+        f"this tool collects ({COLLECTED}); dropped (import again once it is collected)",
         f"tags.application.@@operators_allowed_for_child_policies: {INHERITANCE}",
     ]
     assert rules(result) == {
@@ -213,7 +213,7 @@ def test_org_baseline_scope_enforced() -> None:
             {
                 "key": "DataClassification",
                 "allowed_values": ["public", "internal", "confidential", "restricted"],
-                "applies_to": ["s3:bucket", "dynamodb:table"],
+                "applies_to": ["s3:bucket"],
             },
             {"key": "Application", "allowed_values": ["*"]},
         ],
@@ -457,15 +457,40 @@ def test_resource_types() -> None:
     assert result.warnings == [
         f"tags.owner.tag_value: {NO_VALUES}",
         'tags.owner.report_required_tag_for: "dynamodb:table" matches no resource type this tool '
-        f'collects ({COLLECTED}); kept as the glob "dynamodb:table"',
+        f"collects ({COLLECTED}); dropped (import again once it is collected)",
     ]
     assert result.policy.required_tags[0].applies_to == [
         "ec2:*",
         "ec2:instance",
         "*",
-        "dynamodb:table",
         "s3:*",
     ]
+
+
+def test_a_rule_on_types_this_tool_never_collects_is_left_out_and_said_so() -> None:
+    # The policy language refuses an applies_to glob matching no collected type (it would put
+    # nothing in scope), so the importer drops such types and a rule left with none.
+    statement = {
+        "tag_key": {"@@assign": "Backup"},
+        "report_required_tag_for": {"@@assign": ["dynamodb:table"]},
+    }
+    backup = {**statement, "enforced_for": {"@@assign": ["dynamodb:ALL_SUPPORTED"]}}
+    owner = {"tag_key": {"@@assign": "Owner"}, "tag_value": {"@@assign": ["*"]}}
+    data = {"tags": {"backup": backup, "owner": owner}}
+    enforced = import_data(data, scope="enforced")
+    assert enforced.warnings == [
+        f"tags.backup.tag_value: {NO_VALUES}",
+        'tags.backup.enforced_for: "dynamodb:ALL_SUPPORTED" matches no resource type this tool '
+        f"collects ({COLLECTED}); dropped (import again once it is collected)",
+        "tags.backup.enforced_for: rule not imported: this tool collects none of its types",
+        'tags.backup.report_required_tag_for: "dynamodb:table" matches no resource type this tool '
+        f"collects ({COLLECTED}); dropped (import again once it is collected)",
+        "tags.backup.report_required_tag_for: rule not imported: this tool collects none of its types",
+    ]
+    assert rules(enforced) == {
+        "required_tags": [],
+        "optional_tags": [{"key": "Owner", "allowed_values": ["*"]}],
+    }
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -668,7 +693,7 @@ def test_cli_json_file_and_scope(tmp_path: Path, capsys: pytest.CaptureFixture[s
     expected = import_file(DOCS_EXAMPLE, scope="enforced")
     assert json.loads(out.read_text(encoding="utf-8")) == dumped(expected)
     assert load_policy(out) == expected.policy
-    assert expected.policy.optional_tags[0].applies_to == ["secretsmanager:*", "ec2:instance"]
+    assert expected.policy.optional_tags[0].applies_to == ["ec2:instance"]
     assert "warning: tags.costcenter.enforced_for: " in capsys.readouterr().err
 
 

@@ -14,6 +14,10 @@ import yaml
 
 from tag_compliance.config import DEFAULT_POLICY, REPO_ROOT
 from tag_compliance.policy import (
+    GLOB_MAX,
+    MAX_POLICY_BYTES,
+    MAX_POLICY_NODES,
+    MAX_REPORTED_ERRORS,
     POLICY_TABLE_SCHEMAS,
     PolicyError,
     TaggingPolicy,
@@ -501,6 +505,24 @@ BAD_POLICIES: list[tuple[str, dict[str, Any], str, str]] = [
         "[]",
     ),
     ("empty_policy", {"required_tags": [], "optional_tags": []}, "required_tags", "[]"),
+    (
+        "unknown_resource_type",
+        {"required_tags": [{**RULE, "applies_to": ["ec2:*", "ec2:instances"]}]},
+        "required_tags[0].applies_to[1]",
+        "'ec2:instances'",
+    ),
+    (
+        "unknown_resource_type",
+        {"optional_tags": [{**RULE, "applies_to": ["S3:*"]}]},
+        "optional_tags[0].applies_to[0]",
+        "'S3:*'",
+    ),
+    (
+        "string_too_long",
+        {"required_tags": [RULE], "exemptions": [{**EXPIRING, "resources": ["*" * (GLOB_MAX + 1)]}]},
+        "exemptions[0].resources[0]",
+        repr("*" * 300) + f"... ({GLOB_MAX + 1} characters)",
+    ),
 ]
 
 
@@ -516,6 +538,7 @@ def test_each_kind_of_bad_policy_names_file_field_value_and_error(
     message = load_error(file)
     line = next(line for line in message.splitlines() if line.startswith(f"  {file}: {path}: "))
     assert line.endswith(f"[{name}]"), line
+    assert not re.search(r"\{\w+(![rsa])?\}", line), f"a placeholder was left unformatted: {line}"
     if value:
         assert f"(got {value})" in line
     else:
@@ -566,3 +589,171 @@ def test_a_rule_key_is_prohibited_only_if_the_documented_folding_says_so(tmp_pat
         "prohibited_keys": ["ς*", "s*"],
     }
     assert load_policy(write(tmp_path, "p.yaml", policy)).prohibited_keys == ["ς*", "s*"]
+
+
+# --- inputs that must not hang us -----------------------------------------------------------------
+
+
+def test_a_message_names_the_prohibited_glob_and_the_pattern(tmp_path: Path) -> None:
+    prohibited = load_error(
+        write(
+            tmp_path,
+            "p.yaml",
+            {"version": "1", "required_tags": [{"key": "SecretOwner"}], "prohibited_keys": ["x", "secret*"]},
+        )
+    )
+    assert "'SecretOwner' is also prohibited by prohibited_keys glob 'secret*'" in prohibited
+    unreachable = load_error(write(tmp_path, "q.yaml", policy_with(allowed_values=["cc-2"])))
+    assert "does not match the rule's pattern 'CC-[0-9]{4}'" in unreachable
+
+
+def test_unknown_resource_type_names_the_known_types_and_the_near_miss(tmp_path: Path) -> None:
+    from tag_compliance.aws.collectors import resource_types
+
+    message = load_error(write(tmp_path, "p.yaml", policy_with(applies_to=["ec2:instances", "S3:*"])))
+    known = ", ".join(resource_types())
+    assert (
+        f"applies_to[0]: matches no resource type this tool collects ({known}); did you mean 'ec2:instance'?"
+        in message
+    )
+    assert (
+        f"applies_to[1]: matches no resource type this tool collects ({known}); did you mean 's3:bucket'?"
+        in message
+    )
+    assert "2 errors" in message
+
+
+def yaml_alias_bomb(levels: int = 9) -> str:
+    """The billion-laughs document: each level references the previous one nine times."""
+    lines = [
+        'version: "1"',
+        "prohibited_keys: [x]",
+        'l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+    ]
+    lines += [f"l{n}: &l{n} [{','.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def yaml_merge_bomb(levels: int = 9) -> str:
+    """Merge keys: PyYAML copies each merged mapping's pairs, nine times per level."""
+    lines = ['version: "1"', "prohibited_keys: [x]", "m0: &m0 {a: 1, b: 2}"]
+    lines += [f"m{n}: &m{n} {{<<: [{', '.join([f'*m{n - 1}'] * 9)}]}}" for n in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("bomb", [yaml_alias_bomb(), yaml_merge_bomb()], ids=["aliases", "merge-keys"])
+def test_a_yaml_alias_bomb_is_refused_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bomb: str
+) -> None:
+    import tracemalloc
+
+    from tag_compliance import policy
+
+    assert len(bomb.encode()) < 2000  # a small file...
+    built: list[object] = []
+    monkeypatch.setattr(policy._UniqueKeyLoader, "construct_document", lambda self, node: built.append(node))
+    monkeypatch.setattr(policy.TaggingPolicy, "model_validate", lambda data: built.append(data))
+    tracemalloc.start()
+    try:
+        message = load_error(write(tmp_path, "bomb.yaml", bomb))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message.endswith("[alias_expansion]")
+    assert f"more than {MAX_POLICY_NODES:,} YAML nodes" in message
+    assert built == []  # ...refused from its node graph: no object was built, nothing validated
+    assert peak < 64 * 1024 * 1024  # and counting the expansion stopped at the bound
+
+
+def test_anchors_within_the_bound_are_fine(tmp_path: Path) -> None:
+    text = (
+        'version: "1"\n'
+        "required_tags:\n"
+        "  - {key: Owner, applies_to: &compute [ec2:*, lambda:*]}\n"
+        "  - {key: Team, applies_to: *compute}\n"
+    )
+    policy = load_policy(write(tmp_path, "p.yaml", text))
+    assert [rule.applies_to for rule in policy.required_tags] == [["ec2:*", "lambda:*"]] * 2
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("nested.yaml", 'version: "1"\nprohibited_keys: [x]\nmetadata: {a: ' + "[" * 40 + "]" * 40 + "}\n"),
+        ("recursion.yaml", "[" * 100_000 + "]" * 100_000),
+        ("recursion.json", "[" * 100_000 + "]" * 100_000),
+    ],
+)
+def test_a_document_nested_too_deep_is_refused(tmp_path: Path, name: str, text: str) -> None:
+    message = load_error(write(tmp_path, name, text))
+    assert message.endswith("[document_too_deep]")
+    assert "Traceback" not in message
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "big.yaml", 'version: "1"\nprohibited_keys: [x]\n' + "# padding\n" * 300_000)
+    assert path.stat().st_size > 2 * MAX_POLICY_BYTES
+    message = load_error(path)
+    assert message.endswith("[document_too_large]")
+    assert f"larger than {MAX_POLICY_BYTES:,} bytes" in message
+
+
+def test_thousands_of_errors_are_reported_as_the_first_hundred_and_a_count(tmp_path: Path) -> None:
+    rules = [{"key": f"Key{n}", "severity": "fatal"} for n in range(1000)]
+    message = load_error(write(tmp_path, "p.yaml", {"version": "1", "required_tags": rules}))
+    lines = message.splitlines()
+    assert lines[0].endswith("invalid tagging policy, 1000 errors:")
+    assert len(lines) == 1 + MAX_REPORTED_ERRORS + 1
+    assert lines[-1].endswith(f"... and {1000 - MAX_REPORTED_ERRORS} more errors")
+
+
+def test_a_huge_value_is_shown_cut_short(tmp_path: Path) -> None:
+    # The message's repr is bounded before it is built: a 100,000-item list shows a few items.
+    message = load_error(write(tmp_path, "p.json", {**VALID, "name": ["x"] * 100_000}))
+    line = next(line for line in message.splitlines() if ": name: " in line)
+    assert len(line) < 400
+    assert "..." in line
+
+
+PATHOLOGICAL_GLOB = "*a" * 12 + "*b"
+"""Backtracking over 13 stars against 128 'a's is ~10**16 steps; RE2 is linear in the key."""
+
+
+def test_globs_match_in_linear_time_with_re2() -> None:
+    from tag_compliance import policy
+
+    assert isinstance(policy._compiled_glob(PATHOLOGICAL_GLOB), policy.re2._Regexp)
+    assert glob_matches(PATHOLOGICAL_GLOB, "a" * 127 + "b")
+    assert not glob_matches(PATHOLOGICAL_GLOB, "a" * 128)
+    assert glob_matches("?" * GLOB_MAX, "é" * GLOB_MAX)  # '?' is one character, as in LIKE
+
+
+def test_a_pathological_prohibited_glob_validates_within_a_small_cpu_budget(tmp_path: Path) -> None:
+    # The work bound, measured as the CPU seconds the checking process itself may use (other
+    # jobs on the machine do not count): Python's backtracking `re` took 96 s on a smaller case.
+    import subprocess
+    import sys
+
+    keys = ["a" * 128, "A" * 127, "aA" * 60]
+    path = write(
+        tmp_path,
+        "p.yaml",
+        {
+            "version": "1",
+            "required_tags": [{"key": key} for key in keys],
+            "prohibited_keys": [PATHOLOGICAL_GLOB] * 50,
+        },
+    )
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (60, 60))\n"
+        "from tag_compliance.policy import load_policy\n"
+        "print(len(load_policy(sys.argv[1]).required_tags))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "3"

@@ -39,10 +39,12 @@ from typing import Any, Literal, NoReturn
 import yaml
 from pydantic import ValidationError
 
-from tag_compliance.aws.collectors import all_collectors
+from tag_compliance.aws.collectors import resource_types
 from tag_compliance.policy import (
+    MAX_POLICY_BYTES,
     PolicyError,
     TaggingPolicy,
+    error_report,
     fold_case,
     glob_matches,
     is_aws_key,
@@ -84,9 +86,14 @@ def read_org_policy_file(path: Path | str) -> tuple[object, bytes]:
     """The parsed JSON and the file's bytes (the imported policy's version is their hash)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
         raise OrgPolicyError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_POLICY_BYTES:  # AWS caps a tag policy at 10,000 characters
+        raise OrgPolicyError(
+            f"{path}: the file is larger than {MAX_POLICY_BYTES:,} bytes [document_too_large]"
+        )
     try:
         text = raw.decode("utf-8-sig")  # tolerate the BOM some Windows shells write
     except UnicodeDecodeError as exc:
@@ -143,7 +150,7 @@ class _Importer:
         self.optional: list[dict[str, Any]] = []
         self.origins: dict[str, list[str]] = {"required_tags": [], "optional_tags": []}
         self.statement_keys: dict[str, str] = {}
-        self.collected = [collector.resource_type for collector in all_collectors()]
+        self.collected = resource_types()
 
     def warn(self, path: str, text: str) -> None:
         self.warnings.append(f"{path}: {text}")
@@ -300,6 +307,9 @@ class _Importer:
                 f"({', '.join(enforced)})."
             )
             optional["applies_to"] = self._types(enforced, enforced_path)
+            if not optional["applies_to"]:
+                self.warn(enforced_path, "rule not imported: this tool collects none of its types")
+                optional = None
         else:
             optional["description"] = f"{statement_name}: key case and values, wherever the key is set."
             if enforced:
@@ -310,15 +320,20 @@ class _Importer:
                     "resource carrying the key, so the rule checks all types (the enforced types are "
                     "in its description; --scope enforced limits the rule to them)",
                 )
-        self.optional.append(optional)
-        self.origins["optional_tags"].append(path)
-        if required:
+        if optional is not None:
+            self.optional.append(optional)
+            self.origins["optional_tags"].append(path)
+        required_path = _member(path, "report_required_tag_for")
+        required_types = self._types(required, required_path) if required else []
+        if required and not required_types:
+            self.warn(required_path, "rule not imported: this tool collects none of its types")
+        elif required:
             self.required.append(
                 {
                     **rule,
                     "description": f"{statement_name}: AWS reports the key as required for "
                     f"{', '.join(required)}.",
-                    "applies_to": self._types(required, _member(path, "report_required_tag_for")),
+                    "applies_to": required_types,
                 }
             )
             self.origins["required_tags"].append(path)
@@ -418,13 +433,14 @@ class _Importer:
                 glob = aws_type.removesuffix(ALL_SUPPORTED) + "*"
             else:
                 glob = aws_type
-            if not any(glob_matches(glob, collected) for collected in self.collected):
+            if any(glob_matches(glob, collected) for collected in self.collected):
+                globs.append(glob)
+            else:  # the policy language refuses such a glob: it would put nothing in scope
                 self.warn(
                     path,
                     f"{_show(aws_type)} matches no resource type this tool collects "
-                    f"({', '.join(self.collected)}); kept as the glob {_show(glob)}",
+                    f"({', '.join(self.collected)}); dropped (import again once it is collected)",
                 )
-            globs.append(glob)
         return list(dict.fromkeys(globs))
 
     def _rejection(self, exc: ValidationError) -> str:
@@ -433,9 +449,8 @@ class _Importer:
         for message in validation_messages(exc):
             match = re.match(r"(required_tags|optional_tags)\[(\d+)\]", message)
             where = self.origins[match[1]][int(match[2])] if match else "tags"
-            lines.append(f"  {self.source}: {where}: {message}")
-        noun = "error" if len(lines) == 1 else "errors"
-        return f"{self.source}: the imported policy is invalid, {len(lines)} {noun}:\n" + "\n".join(lines)
+            lines.append(f"{where}: {message}")
+        return error_report(f"{self.source}: the imported policy is invalid", self.source, lines)
 
 
 # --- writing -----------------------------------------------------------------------------------

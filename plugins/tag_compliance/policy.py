@@ -11,10 +11,12 @@ policy to DuckDB as Arrow tables, so no key, value or pattern ever becomes part 
 
 from __future__ import annotations
 
+import difflib
 import json
-import re
+import reprlib
 from collections.abc import Iterable, Sequence
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -22,6 +24,7 @@ import pyarrow as pa
 import re2
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -43,12 +46,42 @@ LIKE_ESCAPE = "\\"
 
 POLICY_SUFFIXES = {".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
 
+# Bounds on what a policy file may cost to read: real policies are a few KB and a few hundred
+# nodes, so these only stop a hostile or broken file (a YAML alias bomb expands exponentially).
+MAX_POLICY_BYTES = 1024 * 1024
+MAX_POLICY_NODES = 100_000
+"""YAML nodes after expanding aliases and merge keys, i.e. what validation will walk."""
+MAX_POLICY_DEPTH = 32
+MAX_REPORTED_ERRORS = 100
+GLOB_MAX = 2048
+"""As long as the longest ARN AWS allows; exemption globs match ARNs."""
+
 TagKey = Annotated[str, Field(min_length=1, max_length=TAG_KEY_MAX)]
 AllowedValue = Annotated[str, Field(max_length=TAG_VALUE_MAX)]
-Glob = Annotated[str, Field(min_length=1)]
+Glob = Annotated[str, Field(min_length=1, max_length=GLOB_MAX)]
 """A glob of this language: ``*`` matches any run of characters, ``?`` exactly one; nothing else
 is special (no brackets), so a glob means the same in the SQL (LIKE) and in every reader."""
 MetadataValue = str | int | float | bool | date | list[str] | None
+
+
+def _matches_a_collected_type(glob: str) -> str:
+    """A resource-type glob matching nothing would silently put nothing in scope: a typo."""
+    from tag_compliance.aws.collectors import resource_types  # the registry imports collectors
+
+    known = resource_types()
+    if any(glob_matches(glob, resource_type) for resource_type in known):
+        return glob
+    near = [t for t in known if glob_matches(glob, t, case_sensitive=False)]
+    near = near or difflib.get_close_matches(glob, known, n=1)
+    hint = f"; did you mean {near[0]!r}? (types match case-sensitively)" if near else ""
+    raise PydanticCustomError(
+        "unknown_resource_type",
+        "matches no resource type this tool collects ({known}){hint}",
+        {"known": ", ".join(known), "hint": hint},
+    )
+
+
+ResourceTypeGlob = Annotated[Glob, AfterValidator(_matches_a_collected_type)]
 
 
 class PolicyError(ValueError):
@@ -73,7 +106,7 @@ class TagRule(_Strict):
     pattern: str | None = Field(
         default=None, description="RE2 regular expression the whole value must match."
     )
-    applies_to: list[Glob] | None = Field(
+    applies_to: list[ResourceTypeGlob] | None = Field(
         default=None,
         min_length=1,
         description="Resource-type globs (e.g. 'ec2:*', 'rds:db'); omitted means every type.",
@@ -112,11 +145,11 @@ class TagRule(_Strict):
             if self.pattern is not None and "*" not in value and not full_match(self.pattern, value):
                 raise PydanticCustomError(
                     "unreachable_allowed_value",
-                    "allowed_values[{index}] does not match the rule's pattern {pattern!r}, "
+                    "allowed_values[{index}] does not match the rule's pattern {pattern}, "
                     "so a resource with it would always fail",
                     {
                         "index": index,
-                        "pattern": self.pattern,
+                        "pattern": short_repr(self.pattern),
                         "path": f"allowed_values[{index}]",
                         "value": value,
                     },
@@ -205,15 +238,20 @@ class TaggingPolicy(_Strict):
             fold_case(rule.key): (index, rule.key) for index, rule in enumerate(self.required_tags)
         }
         self._check_keys_unique("optional_tags", self.optional_tags, required_keys)
+        prohibited = GlobSet(self.prohibited_keys, case_sensitive=False)
         for field, index, rule in self.tag_rules_by_field():
-            for glob in self.prohibited_keys:
-                if glob_matches(glob, rule.key, case_sensitive=False):
-                    raise PydanticCustomError(
-                        "prohibited_rule_key",
-                        "'{key}' is also prohibited by prohibited_keys glob {glob!r}: "
-                        "a resource could never satisfy both",
-                        {"key": rule.key, "glob": glob, "path": f"{field}[{index}].key", "value": rule.key},
-                    )
+            for glob in prohibited.matching(rule.key)[:1]:
+                raise PydanticCustomError(
+                    "prohibited_rule_key",
+                    "'{key}' is also prohibited by prohibited_keys glob {glob}: "
+                    "a resource could never satisfy both",
+                    {
+                        "key": rule.key,
+                        "glob": short_repr(glob),
+                        "path": f"{field}[{index}].key",
+                        "value": rule.key,
+                    },
+                )
         if not (self.required_tags or self.optional_tags or self.prohibited_keys or self.max_user_tags):
             raise PydanticCustomError(
                 "empty_policy",
@@ -464,10 +502,8 @@ def is_aws_key(key: str) -> bool:
 
 def compile_re2(pattern: str) -> re2._Regexp:
     """Compile with RE2 (as DuckDB does) or raise the ``re2_pattern`` validation error."""
-    options = re2.Options()
-    options.log_errors = False  # the error goes into our message, not onto stderr
-    try:
-        return re2.compile(pattern, options)
+    try:  # log_errors is off: the error goes into our message, not onto stderr
+        return re2.compile(pattern, _re2_options())
     except re2.error as exc:
         reason = exc.args[0] if exc.args else "error"
         if isinstance(reason, bytes):
@@ -507,12 +543,48 @@ def glob_to_like(glob: str) -> str:
     return _to_like(glob, {"*": "%", "?": "_"})
 
 
+def _glob_to_re2(glob: str) -> str:
+    # RE2 matches in time linear in the text whatever the glob (``*a*a*a*a*b`` included);
+    # Python's backtracking ``re`` took minutes on such a glob against a 60-character key.
+    return "(?s)" + "".join(".*" if c == "*" else "." if c == "?" else re2.escape(c) for c in glob)
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
+@lru_cache(maxsize=4096)
+def _compiled_glob(glob: str) -> re2._Regexp:
+    return re2.compile(_glob_to_re2(glob), _re2_options())
+
+
 def glob_matches(glob: str, text: str, case_sensitive: bool = True) -> bool:
     """Whether ``text`` matches the policy glob, as the SQL's LIKE on ``glob_to_like`` does."""
     if not case_sensitive:
         glob, text = fold_case(glob), fold_case(text)
-    body = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in glob)
-    return re.fullmatch(body, text, re.DOTALL) is not None
+    return _compiled_glob(glob).fullmatch(text) is not None
+
+
+class GlobSet:
+    """Many globs matched against a text in one linear pass (an RE2 set), so checking every
+    rule key against every prohibited glob costs rules x key length, not rules x globs."""
+
+    def __init__(self, globs: Iterable[str], case_sensitive: bool = True) -> None:
+        self.globs = list(dict.fromkeys(globs))
+        self.case_sensitive = case_sensitive
+        self._set = re2.Set.FullMatchSet(_re2_options())
+        for glob in self.globs:
+            self._set.Add(_glob_to_re2(glob if case_sensitive else fold_case(glob)))
+        self._set.Compile()
+
+    def matching(self, text: str) -> list[str]:
+        """The globs ``text`` matches, in the order given."""
+        if not self.globs:
+            return []
+        found = self._set.Match(text if self.case_sensitive else fold_case(text))
+        return [self.globs[index] for index in sorted(found or ())]  # None: no match
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -564,11 +636,57 @@ def parse_json(text: str, where: str, error: type[PolicyError] = PolicyError) ->
         raise error(f"{where}: invalid JSON: {exc}") from None
 
 
+def _too_deep(path: Path) -> PolicyError:
+    return PolicyError(
+        f"{path}: the document nests deeper than {MAX_POLICY_DEPTH} levels [document_too_deep]"
+    )
+
+
+def _bounded_yaml_node(path: Path, loader: _UniqueKeyLoader) -> yaml.Node | None:
+    """The document's node graph, refused before anything is built from it when expanding its
+    aliases (and ``<<`` merges) would exceed ``MAX_POLICY_NODES`` or nest too deep.
+
+    Composing shares one node per anchor, so it is linear in the file; everything after it
+    (merging, validation, error messages) walks the expanded tree, which a 600-byte alias
+    bomb makes exponential. Counting the expansion stops after ``MAX_POLICY_NODES`` steps."""
+    try:
+        root = loader.get_single_node()
+    except RecursionError:
+        root = None
+        too_deep = True
+    else:
+        too_deep = False
+    expanded = 0
+    pending: list[tuple[yaml.Node, int]] = [(root, 1)] if root is not None else []
+    while pending and not too_deep:
+        node, depth = pending.pop()
+        expanded += 1
+        if expanded > MAX_POLICY_NODES:
+            raise PolicyError(
+                f"{path}: the document expands to more than {MAX_POLICY_NODES:,} YAML nodes "
+                "(anchors referenced through aliases multiply); a tagging policy needs far fewer "
+                "[alias_expansion]"
+            )
+        too_deep = depth > MAX_POLICY_DEPTH
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            pending.extend((child, depth + 1) for pair in node.value for child in pair)
+    if too_deep:
+        raise _too_deep(path)
+    return root
+
+
 def _parse(path: Path, text: str) -> object:
     if POLICY_SUFFIXES[path.suffix.lower()] == "JSON":
-        return parse_json(text, str(path))
+        try:
+            return parse_json(text, str(path))
+        except RecursionError:
+            raise _too_deep(path) from None
+    loader = _UniqueKeyLoader(text)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        root = _bounded_yaml_node(path, loader)
+        return None if root is None else loader.construct_document(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -576,6 +694,8 @@ def _parse(path: Path, text: str) -> object:
         context = getattr(exc, "context", None)
         detail = f"{problem} ({context})" if context else problem
         raise PolicyError(f"{path}: invalid YAML{where}: {detail}") from None
+    finally:
+        loader.dispose()
 
 
 def format_location(loc: Sequence[str | int]) -> str:
@@ -586,10 +706,24 @@ def format_location(loc: Sequence[str | int]) -> str:
     return path
 
 
-def _short_repr(value: object, limit: int = 300) -> str:
-    # Long enough to show a too-long key or value whole; a pasted blob gets cut.
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+def _bounded_repr() -> reprlib.Repr:
+    bounded = reprlib.Repr()  # keyword arguments only from Python 3.12
+    bounded.maxlevel = 3
+    bounded.maxtuple = bounded.maxlist = bounded.maxset = bounded.maxdict = 8
+    bounded.maxstring = bounded.maxother = bounded.maxlong = 300
+    return bounded
+
+
+_BOUNDED_REPR = _bounded_repr()
+
+
+def short_repr(value: object, limit: int = 300) -> str:
+    """``repr`` in bounded work: long enough to show a too-long key or value whole, while a
+    pasted blob or a huge structure is cut before it is rendered, not after."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = _BOUNDED_REPR.repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def validation_messages(exc: ValidationError) -> list[str]:
@@ -603,7 +737,7 @@ def validation_messages(exc: ValidationError) -> list[str]:
         path = path or "(policy)"
         line = f"{path}: {error['msg']}"
         if error["type"] != "missing":
-            line += f" (got {_short_repr(context.get('value', error.get('input')))})"
+            line += f" (got {short_repr(context.get('value', error.get('input')))})"
         lines.append(f"{line} [{error['type']}]")
     return lines
 
@@ -616,10 +750,19 @@ def parse_policy(data: object, source: str = "<policy>") -> TaggingPolicy:
     try:
         return TaggingPolicy.model_validate(data)
     except ValidationError as exc:
-        messages = validation_messages(exc)
-        noun = "error" if len(messages) == 1 else "errors"
-        details = "\n".join(f"  {source}: {message}" for message in messages)
-        raise PolicyError(f"{source}: invalid tagging policy, {len(messages)} {noun}:\n{details}") from None
+        raise PolicyError(
+            error_report(f"{source}: invalid tagging policy", source, validation_messages(exc))
+        ) from None
+
+
+def error_report(headline: str, source: str, messages: list[str]) -> str:
+    """``headline, N errors:`` and one indented line per error, the first
+    ``MAX_REPORTED_ERRORS`` of them (a generated file can have thousands)."""
+    noun = "error" if len(messages) == 1 else "errors"
+    lines = [f"  {source}: {message}" for message in messages[:MAX_REPORTED_ERRORS]]
+    if len(messages) > MAX_REPORTED_ERRORS:
+        lines.append(f"  {source}: ... and {len(messages) - MAX_REPORTED_ERRORS} more errors")
+    return f"{headline}, {len(messages)} {noun}:\n" + "\n".join(lines)
 
 
 def load_policy(path: Path | str) -> TaggingPolicy:
@@ -630,7 +773,14 @@ def load_policy(path: Path | str) -> TaggingPolicy:
             f"{path}: unknown policy file type {path.suffix!r}; use one of {sorted(POLICY_SUFFIXES)}"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_POLICY_BYTES + 1)
+        if len(raw) > MAX_POLICY_BYTES:
+            raise PolicyError(
+                f"{path}: the file is larger than {MAX_POLICY_BYTES:,} bytes; a tagging policy "
+                "is a few KB [document_too_large]"
+            )
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: cannot read policy file: {exc}") from None
     return parse_policy(_parse(path, text), str(path))

@@ -30,6 +30,11 @@ def all_collectors() -> tuple[Collector, ...]:
     return tuple(found[key] for key in sorted(found))
 
 
+def resource_types() -> list[str]:
+    """Every resource type some collector collects (``service:type``), sorted."""
+    return [collector.resource_type for collector in all_collectors()]
+
+
 def services() -> list[str]:
     """Services with at least one collector, each one mapped task and one pool in the DAG."""
     return sorted({collector.service for collector in all_collectors()})
