@@ -617,7 +617,7 @@ def test_unknown_resource_type_names_the_known_types_and_the_near_miss(tmp_path:
         in message
     )
     assert (
-        f"applies_to[1]: matches no resource type this tool collects ({known}); did you mean 's3:bucket'?"
+        f"applies_to[1]: matches no resource type this tool collects ({known}); did you mean 's3:*'?"
         in message
     )
     assert "2 errors" in message

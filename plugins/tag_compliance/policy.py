@@ -71,7 +71,9 @@ def _matches_a_collected_type(glob: str) -> str:
     known = resource_types()
     if any(glob_matches(glob, resource_type) for resource_type in known):
         return glob
-    near = [t for t in known if glob_matches(glob, t, case_sensitive=False)]
+    folded = fold_case(glob)
+    near = [folded] if any(glob_matches(folded, t) for t in known) else []
+    near = near or [t for t in known if glob_matches(glob, t, case_sensitive=False)]
     near = near or difflib.get_close_matches(glob, known, n=1)
     hint = f"; did you mean {near[0]!r}? (types match case-sensitively)" if near else ""
     raise PydanticCustomError(
