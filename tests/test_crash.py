@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -182,6 +182,34 @@ def restore_copy(saved: Path, target: Path) -> None:
     shutil.copytree(saved, target)
 
 
+def crash_a_lake_step(
+    harness: Harness,
+    name: str,
+    step: dict[str, Any],
+    saved: Path,
+    lake_root: Path,
+    state: Callable[[], Any],
+    before: Any,
+    clean: Any,
+    seed: int,
+) -> None:
+    """Kill a step writing the lake everywhere: after each kill readers see ``before`` or
+    ``clean``, never a mix; a rerun gives ``clean`` exactly and leaves no stray file."""
+
+    def check_after_kill(what: str) -> None:
+        assert state() in (before, clean), f"{what}: readers see a mix of two runs or a partial one"
+
+    def rerun_and_check(what: str) -> None:
+        run_step(name, step)
+        assert state() == clean, what
+        assert stray_files(lake_root) == [], what
+
+    kills = crash_everywhere(
+        harness, step, lambda: restore_copy(saved, lake_root), check_after_kill, rerun_and_check, seed
+    )
+    assert kills >= AUDITED_KILLS
+
+
 # --- score ------------------------------------------------------------------------------------------
 
 
@@ -227,19 +255,7 @@ def test_killing_score_shows_the_previous_or_the_new_scores_of_the_day_never_a_m
     }
     assert set().union(*versions.values()) == {"crash-B"}
 
-    def check_after_kill(what: str) -> None:
-        seen = scores()
-        assert seen in (clean_a, clean_b), f"{what}: the views mix two runs or show a partial one"
-
-    def rerun_and_check(what: str) -> None:
-        run_step("score", step)
-        assert scores() == clean_b, what
-        assert stray_files(lake_root) == [], what
-
-    kills = crash_everywhere(
-        harness, step, lambda: restore_copy(saved, lake_root), check_after_kill, rerun_and_check, seed=1
-    )
-    assert kills >= AUDITED_KILLS
+    crash_a_lake_step(harness, "score", step, saved, lake_root, scores, before=clean_a, clean=clean_b, seed=1)
 
 
 # --- a collection -----------------------------------------------------------------------------------
@@ -304,18 +320,9 @@ def test_killing_a_collection_never_shows_a_partial_snapshot(
     changes = {row[change] for row in clean[2]}
     assert {"resource_created", "resource_deleted", "tag_value_changed"} <= changes
 
-    def check_after_kill(what: str) -> None:
-        assert day_2_state() in (before, clean), f"{what}: a partial snapshot is visible"
-
-    def rerun_and_check(what: str) -> None:
-        run_step("collect", step)
-        assert day_2_state() == clean, what
-        assert stray_files(lake_root) == [], what
-
-    kills = crash_everywhere(
-        harness, step, lambda: restore_copy(saved, lake_root), check_after_kill, rerun_and_check, seed=2
+    crash_a_lake_step(
+        harness, "collect", step, saved, lake_root, day_2_state, before=before, clean=clean, seed=2
     )
-    assert kills >= AUDITED_KILLS
 
 
 # --- publish ----------------------------------------------------------------------------------------

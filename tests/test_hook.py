@@ -86,51 +86,31 @@ def test_throttling_in_the_middle_of_a_pagination_resumes_from_the_throttled_pag
     assert (stats.calls, stats.pages, stats.items, stats.throttles, stats.errors) == (1, 3, 12, 3, 0)
 
 
-def _tagging_call(hook: TagComplianceAwsHook) -> None:
-    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "resourcegroupstaggingapi")
-    list(hook.paginate(client, "get_resources", account_id=OWN_ACCOUNT, region="us-east-1"))
+def _paginate(hook: TagComplianceAwsHook, service: str, method: str) -> None:
+    client = hook.client_for(OWN_ACCOUNT, "us-east-1", service)
+    list(hook.paginate(client, method, account_id=OWN_ACCOUNT, region="us-east-1"))
 
 
-def _s3_call(hook: TagComplianceAwsHook) -> None:
-    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "s3")
-    list(hook.paginate(client, "list_buckets", account_id=OWN_ACCOUNT, region="us-east-1"))
-
-
-def _lambda_call(hook: TagComplianceAwsHook) -> None:
-    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "lambda")
-    list(hook.paginate(client, "list_functions", account_id=OWN_ACCOUNT, region="us-east-1"))
-
-
-def _ecs_call(hook: TagComplianceAwsHook) -> None:
-    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "ecs")
-    list(hook.paginate(client, "list_clusters", account_id=OWN_ACCOUNT, region="us-east-1"))
-
-
-def _rds_call(hook: TagComplianceAwsHook) -> None:
-    client = hook.client_for(OWN_ACCOUNT, "us-east-1", "rds")
-    list(hook.paginate(client, "describe_db_instances", account_id=OWN_ACCOUNT, region="us-east-1"))
-
-
-def _sts_call(hook: TagComplianceAwsHook) -> None:
+def _own_account(hook: TagComplianceAwsHook, service: str, method: str) -> None:
     assert hook.own_account_id == OWN_ACCOUNT  # the hook's own STS client, made before any account
 
 
-# service -> (a call through the hook, the operation, the throttling code that service sends)
+# service -> (how the hook calls it, the method, its operation, the throttling code it sends)
 EVERY_SERVICE = {
-    "resourcegroupstaggingapi": (_tagging_call, "GetResources", "ThrottledException"),
-    "s3": (_s3_call, "ListBuckets", "SlowDown"),
-    "lambda": (_lambda_call, "ListFunctions", "TooManyRequestsException"),
-    "ecs": (_ecs_call, "ListClusters", "ThrottlingException"),
-    "rds": (_rds_call, "DescribeDBInstances", "Throttling"),
-    "sts": (_sts_call, "GetCallerIdentity", "Throttling"),
+    "resourcegroupstaggingapi": (_paginate, "get_resources", "GetResources", "ThrottledException"),
+    "s3": (_paginate, "list_buckets", "ListBuckets", "SlowDown"),
+    "lambda": (_paginate, "list_functions", "ListFunctions", "TooManyRequestsException"),
+    "ecs": (_paginate, "list_clusters", "ListClusters", "ThrottlingException"),
+    "rds": (_paginate, "describe_db_instances", "DescribeDBInstances", "Throttling"),
+    "sts": (_own_account, "get_caller_identity", "GetCallerIdentity", "Throttling"),
 }
 
 
 @pytest.mark.parametrize(
-    ("service", "call", "operation", "code"), [(s, *v) for s, v in EVERY_SERVICE.items()]
+    ("service", "call", "method", "operation", "code"), [(s, *v) for s, v in EVERY_SERVICE.items()]
 )
 def test_every_services_throttling_is_backed_off_and_counted(
-    aws, monkeypatch, service, call, operation, code
+    aws, monkeypatch, service, call, method, operation, code
 ):
     from tests.throttling_proxy import THROTTLED
 
@@ -138,7 +118,7 @@ def test_every_services_throttling_is_backed_off_and_counted(
     sleeps: list[float] = []
     with ThrottlingProxy(aws.endpoint_url, [Burst(service, 3)]) as proxy:
         hook = throttled_hook(monkeypatch, proxy.url, sleeps)
-        call(hook)
+        call(hook, service, method)
 
     assert proxy.throttled == {service: 3}
     stats = hook.recorder.totals(operation)

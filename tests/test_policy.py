@@ -621,6 +621,10 @@ def test_unknown_resource_type_names_the_known_types_and_the_near_miss(tmp_path:
         in message
     )
     assert "2 errors" in message
+    # The language gives such a glob a meaning (it matches nothing); the loader refuses it.
+    assert TaggingPolicy.model_validate(policy_with(applies_to=["S3:*"])).required_tags[0].applies_to == [
+        "S3:*"
+    ]
 
 
 def yaml_alias_bomb(levels: int = 9) -> str:
@@ -652,7 +656,7 @@ def test_a_yaml_alias_bomb_is_refused_before_anything_is_built(
     assert len(bomb.encode()) < 2000  # a small file...
     built: list[object] = []
     monkeypatch.setattr(policy._UniqueKeyLoader, "construct_document", lambda self, node: built.append(node))
-    monkeypatch.setattr(policy.TaggingPolicy, "model_validate", lambda data: built.append(data))
+    monkeypatch.setattr(policy.TaggingPolicy, "model_validate", lambda data, **_: built.append(data))
     tracemalloc.start()
     try:
         message = load_error(write(tmp_path, "bomb.yaml", bomb))

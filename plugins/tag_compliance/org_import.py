@@ -44,6 +44,7 @@ from tag_compliance.policy import (
     MAX_POLICY_BYTES,
     PolicyError,
     TaggingPolicy,
+    collected_types_context,
     error_report,
     fold_case,
     glob_matches,
@@ -205,7 +206,7 @@ class _Importer:
             "optional_tags": self.optional,
         }
         try:
-            policy = TaggingPolicy.model_validate(data)
+            policy = TaggingPolicy.model_validate(data, context=collected_types_context())
         except ValidationError as exc:
             raise OrgPolicyError(self._rejection(exc)) from None
         return ImportResult(policy, list(self.warnings))

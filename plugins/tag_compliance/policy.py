@@ -64,12 +64,14 @@ is special (no brackets), so a glob means the same in the SQL (LIKE) and in ever
 MetadataValue = str | int | float | bool | date | list[str] | None
 
 
-def _matches_a_collected_type(glob: str) -> str:
-    """A resource-type glob matching nothing would silently put nothing in scope: a typo."""
-    from tag_compliance.aws.collectors import resource_types  # the registry imports collectors
+def _matches_a_collected_type(glob: str, info: ValidationInfo) -> str:
+    """A resource-type glob matching nothing would silently put nothing in scope: a typo.
 
-    known = resource_types()
-    if any(glob_matches(glob, resource_type) for resource_type in known):
+    Checked against the ``resource_types`` in the validation context, which ``parse_policy``
+    (so ``policy check`` and the DAG) passes from the collector registry; the language itself
+    (``TaggingPolicy.model_validate`` without it) gives any glob the same meaning in SQL."""
+    known: list[str] | None = (info.context or {}).get(RESOURCE_TYPES_CONTEXT)
+    if known is None or any(glob_matches(glob, resource_type) for resource_type in known):
         return glob
     folded = fold_case(glob)
     near = [folded] if any(glob_matches(folded, t) for t in known) else []
@@ -81,6 +83,16 @@ def _matches_a_collected_type(glob: str) -> str:
         "matches no resource type this tool collects ({known}){hint}",
         {"known": ", ".join(known), "hint": hint},
     )
+
+
+RESOURCE_TYPES_CONTEXT = "resource_types"
+
+
+def collected_types_context() -> dict[str, list[str]]:
+    """The validation context that makes ``applies_to`` globs name collected types."""
+    from tag_compliance.aws.collectors import resource_types  # the registry imports collectors
+
+    return {RESOURCE_TYPES_CONTEXT: resource_types()}
 
 
 ResourceTypeGlob = Annotated[Glob, AfterValidator(_matches_a_collected_type)]
@@ -750,7 +762,7 @@ def parse_policy(data: object, source: str = "<policy>") -> TaggingPolicy:
         kind = "nothing (the file is empty)" if data is None else type(data).__name__
         raise PolicyError(f"{source}: a policy must be a mapping at the top level, got {kind}")
     try:
-        return TaggingPolicy.model_validate(data)
+        return TaggingPolicy.model_validate(data, context=collected_types_context())
     except ValidationError as exc:
         raise PolicyError(
             error_report(f"{source}: invalid tagging policy", source, validation_messages(exc))

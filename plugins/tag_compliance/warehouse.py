@@ -183,7 +183,7 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "pages": "Responses received: every page is one billed request.",
         "items": "Items returned.",
         "retries": "Extra attempts, by botocore and by our own backoff.",
-        "throttles": "Responses carrying a throttling error code (retried or not).",
+        "throttles": "Throttled responses (botocore's throttling detector), retried or not.",
         "errors": "Invocations that finally failed.",
         "request_cost_usd": "What the requests cost in USD: pages x the API's request price (Cost Explorer "
         "$0.01 per request); 0 for APIs without one.",

@@ -25,7 +25,7 @@ class OperationStats:
     pages: int = 0  # responses received: every page is one billed request
     items: int = 0  # resources or records returned
     retries: int = 0  # extra attempts, by botocore and by our own backoff
-    throttles: int = 0  # responses carrying a throttling error code
+    throttles: int = 0  # throttled responses, as botocore's detector classifies them
     errors: int = 0  # invocations that finally failed
 
 
