@@ -8,66 +8,111 @@
 -- tag_key (NULL for the tag limit), violation_type, severity, current_value, expected.
 -- Globs arrive as LIKE patterns escaped with '\'; "ignoring case" means comparing lower().
 WITH
-matching_rules AS (
-    -- Rules whose applies_to globs match the resource type, or that have no applies_to.
-    SELECT
-        snapshot.resource_key,
-        snapshot.tags,
-        rules.*
+resource_types AS (
+    SELECT DISTINCT resource_type
     FROM snapshot
+),
+
+type_rules AS (
+    -- Rules whose applies_to globs match the resource type, or that have no applies_to:
+    -- decided once per distinct type, not once per resource.
+    SELECT
+        types.resource_type,
+        rules.rule_id,
+        rules.required,
+        rules.tag_key
+    FROM resource_types AS types
     JOIN policy_rules AS rules
         ON rules.applies_to_all
         OR EXISTS (
             SELECT 1
             FROM policy_rule_applies_to AS applies_to
             WHERE applies_to.rule_id = rules.rule_id
-              AND snapshot.resource_type LIKE applies_to.like_pattern ESCAPE '\'
+              AND types.resource_type LIKE applies_to.like_pattern ESCAPE '\'
         )
 ),
 
-applicable_rules AS (
+applicable_type_rules AS (
     -- An optional rule gives way where a required rule with the same key applies.
-    SELECT *
-    FROM matching_rules AS matched
+    SELECT
+        matched.resource_type,
+        matched.rule_id
+    FROM type_rules AS matched
     WHERE matched.required
        OR NOT EXISTS (
            SELECT 1
-           FROM matching_rules AS required_match
-           WHERE required_match.resource_key = matched.resource_key
+           FROM type_rules AS required_match
+           WHERE required_match.resource_type IS NOT DISTINCT FROM matched.resource_type
              AND required_match.required
              AND required_match.tag_key = matched.tag_key
        )
 ),
 
 rule_key_lookups AS (
-    -- What the resource carries for each applying rule: the value under the exact key,
-    -- or else the smallest key that equals the rule's key ignoring case.
+    -- What the resource carries for each applying rule: the value under the exact key, or
+    -- else the smallest key that equals the rule's key ignoring case (searched for only when
+    -- the exact key is absent). The tag map is read here and nowhere else in the rule checks.
     SELECT
-        *,
-        coalesce(map_contains(tags, tag_key), false) AS has_exact_key,
-        map_extract_value(tags, tag_key) AS exact_value,
-        list_min(list_filter(map_keys(tags), lambda key: lower(key) = lower(tag_key))) AS key_in_other_case
-    FROM applicable_rules
+        snapshot.resource_key,
+        rules.*,
+        coalesce(map_contains(snapshot.tags, rules.tag_key), false) AS has_exact_key,
+        map_extract_value(snapshot.tags, rules.tag_key) AS exact_value,
+        CASE
+            WHEN NOT coalesce(map_contains(snapshot.tags, rules.tag_key), false)
+                THEN list_min(
+                    list_filter(map_keys(snapshot.tags), lambda key: lower(key) = lower(rules.tag_key))
+                )
+        END AS key_in_other_case
+    FROM snapshot
+    JOIN applicable_type_rules AS applicable
+        ON applicable.resource_type IS NOT DISTINCT FROM snapshot.resource_type
+    JOIN policy_rules AS rules
+        ON rules.rule_id = applicable.rule_id
 ),
 
-rule_value_checks AS (
-    -- The value tests, computed once so the outcome below reads as the precedence it is.
+distinct_rule_values AS (
+    SELECT DISTINCT
+        rule_id,
+        exact_value
+    FROM rule_key_lookups
+    WHERE has_exact_key
+),
+
+value_checks AS (
+    -- The value tests, once per distinct (rule, value): a million resources carry a few
+    -- thousand distinct values, and a pattern held in a column is compiled per row.
     -- Values are checked as stored: ' prod' is not 'prod'.
     SELECT
-        *,
-        regexp_full_match(coalesce(exact_value, ''), '[ \t\n\v\f\r]*') AS value_is_blank,
+        rule_values.rule_id,
+        rule_values.exact_value,
+        regexp_full_match(coalesce(rule_values.exact_value, ''), '[ \t\n\v\f\r]*') AS value_is_blank,
         EXISTS (
             SELECT 1
             FROM policy_allowed_values AS allowed
-            WHERE allowed.rule_id = rule_key_lookups.rule_id
+            WHERE allowed.rule_id = rule_values.rule_id
               AND CASE
-                  WHEN case_sensitive_values
-                      THEN exact_value LIKE allowed.like_pattern ESCAPE '\'
-                  ELSE lower(exact_value) LIKE lower(allowed.like_pattern) ESCAPE '\'
+                  WHEN rules.case_sensitive_values
+                      THEN rule_values.exact_value LIKE allowed.like_pattern ESCAPE '\'
+                  ELSE lower(rule_values.exact_value) LIKE lower(allowed.like_pattern) ESCAPE '\'
               END
         ) AS value_is_allowed,
-        regexp_full_match(exact_value, pattern) AS value_matches_pattern
-    FROM rule_key_lookups
+        regexp_full_match(rule_values.exact_value, rules.pattern) AS value_matches_pattern
+    FROM distinct_rule_values AS rule_values
+    JOIN policy_rules AS rules
+        ON rules.rule_id = rule_values.rule_id
+),
+
+rule_value_checks AS (
+    SELECT
+        lookups.*,
+        value_checks.value_is_blank,
+        value_checks.value_is_allowed,
+        value_checks.value_matches_pattern
+    FROM rule_key_lookups AS lookups
+    LEFT JOIN value_checks
+        ON value_checks.rule_id = lookups.rule_id
+        AND value_checks.exact_value IS NOT DISTINCT FROM lookups.exact_value
+        AND lookups.has_exact_key
 ),
 
 rule_outcomes AS (
@@ -118,13 +163,18 @@ rule_checks AS (
 ),
 
 resource_tags AS (
-    -- One row per tag of each resource; keys starting with 'aws:' (any case) are AWS's own.
+    -- One row per tag of each resource, only when the policy has prohibited keys (nothing
+    -- else needs every tag); keys starting with 'aws:' (any case) are AWS's own.
     SELECT
         resource_key,
         tag.key AS tag_key,
         tag.value AS tag_value,
         starts_with(lower(tag.key), 'aws:') AS is_aws_key
-    FROM (SELECT resource_key, unnest(map_entries(tags)) AS tag FROM snapshot)
+    FROM (
+        SELECT resource_key, unnest(map_entries(tags)) AS tag
+        FROM snapshot
+        WHERE EXISTS (SELECT 1 FROM policy_prohibited_keys)
+    )
 ),
 
 prohibited_tag_checks AS (
@@ -149,26 +199,30 @@ prohibited_tag_checks AS (
 ),
 
 user_tag_counts AS (
+    -- Only when the policy has a tag limit: the tags whose keys are not AWS's own.
     SELECT
-        resource_key,
-        count(*) FILTER (WHERE NOT is_aws_key) AS user_tags
-    FROM resource_tags
-    GROUP BY resource_key
+        snapshot.resource_key,
+        len(list_filter(map_keys(snapshot.tags), lambda key: NOT starts_with(lower(key), 'aws:'))) AS user_tags,
+        policy_info.max_user_tags,
+        policy_info.max_user_tags_severity,
+        policy_info.expected_max_tags
+    FROM snapshot
+    CROSS JOIN policy_info
+    WHERE policy_info.max_user_tags IS NOT NULL
 ),
 
 tag_limit_checks AS (
     -- One violation per resource with more user tags than the policy allows.
     SELECT
-        user_tag_counts.resource_key,
+        resource_key,
         NULL::INTEGER AS rule_id,
         NULL::VARCHAR AS tag_key,
         'too_many_tags' AS violation_type,
-        policy_info.max_user_tags_severity AS severity,
-        user_tag_counts.user_tags::VARCHAR AS current_value,
-        policy_info.expected_max_tags AS expected
+        max_user_tags_severity AS severity,
+        user_tags::VARCHAR AS current_value,
+        expected_max_tags AS expected
     FROM user_tag_counts
-    CROSS JOIN policy_info
-    WHERE user_tag_counts.user_tags > policy_info.max_user_tags
+    WHERE user_tags > max_user_tags
 ),
 
 all_checks AS (
@@ -180,6 +234,6 @@ all_checks AS (
 )
 
 SELECT
-    row_number() OVER (ORDER BY resource_key, rule_id NULLS LAST, tag_key NULLS LAST) AS check_id,
+    row_number() OVER () AS check_id,  -- any unique id: no output is ordered by it
     *
 FROM all_checks

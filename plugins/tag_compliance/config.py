@@ -103,6 +103,16 @@ class Settings(BaseSettings):
         "removing days from the lake on purpose); off, publish refuses and says which days.",
     )
 
+    duckdb_memory_limit: str = Field(
+        default="1GiB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Memory DuckDB may use while scoring (e.g. 1GiB, 500MB); a larger day spills "
+        "to a temporary directory instead of failing.",
+    )
+    duckdb_threads: int | None = Field(
+        default=None, ge=1, description="Threads DuckDB may use while scoring; unset means every core."
+    )
+
     sandbox_clock: datetime | None = Field(
         default=None,
         description="Demo/test only: the pipeline's 'now' (ISO datetime, UTC), honoured only when every "

@@ -301,17 +301,35 @@ def conform(dataset: Dataset, table: pa.Table) -> pa.Table:
 def _write_parquet_atomically(table: pa.Table, final: Path) -> None:
     """Write under a hidden temporary name in the final directory, then rename into place: a
     reader (or a crash) never sees half a file. Readers and globs skip names starting with '.'."""
+    _write_batches_atomically(iter([table]), table.schema, final)
+
+
+def _write_batches_atomically(tables: Iterator[pa.Table], schema: pa.Schema, final: Path) -> int:
+    """``_write_parquet_atomically`` for data that arrives in pieces (a streamed query result),
+    so a large output is never whole in memory; returns the rows written."""
     final.parent.mkdir(parents=True, exist_ok=True)
     temporary = final.with_name(f"{TEMPORARY_PREFIX}{final.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
+    rows, pending = 0, []
     try:
-        pq.write_table(table, temporary, compression="zstd")
+        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+            for table in tables:  # small batches are gathered: one row group each would be many
+                pending.append(table)
+                rows += table.num_rows
+                if sum(piece.num_rows for piece in pending) >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.concat_tables(pending))
+                    pending = []
+            if pending:
+                writer.write_table(pa.concat_tables(pending))
         os.replace(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)
+    return rows
 
 
 TEMPORARY_PREFIX = "."
 TEMPORARY_SUFFIX = ".tmp"
+ROW_GROUP_ROWS = 128 * 1024
+"""Rows gathered before a streamed write makes a row group."""
 
 
 def write_partition(
@@ -478,16 +496,23 @@ def _partition_path(dataset: Dataset, partition: Mapping[str, object]) -> str:
 
 
 def write_data_file(
-    root: Path, dataset: Dataset, partition: Mapping[str, object], table: pa.Table, run_id: str
+    root: Path,
+    dataset: Dataset,
+    partition: Mapping[str, object],
+    data: pa.Table | pa.RecordBatchReader,
+    run_id: str,
 ) -> DataFile:
-    """Write one immutable, not yet visible file of a committed dataset; ``commit`` publishes it."""
+    """Write one immutable, not yet visible file of a committed dataset; ``commit`` publishes it.
+
+    ``data`` may be a stream of record batches (a DuckDB result), written as it arrives."""
     if dataset.name not in COMMITTED_DATASETS:
         raise ValueError(f"dataset {dataset.name!r} is not written in commits: use write_partition()")
-    table = conform(dataset, table)
+    batches = data.to_batches() if isinstance(data, pa.Table) else data
+    tables = (conform(dataset, pa.Table.from_batches([batch])) for batch in batches)
     partition_path = _partition_path(dataset, partition)
     relative = f"{dataset.name}/{partition_path}/part-{run_id}.parquet"
-    _write_parquet_atomically(table, Path(root) / relative)
-    return DataFile(dataset.name, partition_path, relative, table.num_rows)
+    rows = _write_batches_atomically(tables, dataset.schema, Path(root) / relative)
+    return DataFile(dataset.name, partition_path, relative, rows)
 
 
 def read_commit(root: Path, unit: CommitUnit, key_value: date) -> Commit | None:

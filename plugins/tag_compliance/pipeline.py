@@ -145,10 +145,11 @@ def score(
     """Score the run's day, and rescore earlier scored days whose costs were just re-extracted
     (their Estimated figures became final). Always with the current policy."""
     from tag_compliance.policy import load_policy
-    from tag_compliance.scoring import score_snapshot
+    from tag_compliance.scoring import EngineLimits, score_snapshot
 
     settings = settings or get_settings()
     policy = load_policy(settings.policy)
+    limits = EngineLimits(settings.duckdb_memory_limit, settings.duckdb_threads)
     day = date.fromisoformat(snapshot_date)
     scored = set(lake.committed_keys(settings.lake, lake.SCORES))
     rescored = sorted(
@@ -157,8 +158,12 @@ def score(
         if earlier != day and earlier in scored
     )
     for earlier in rescored:
-        score_snapshot(settings.lake, earlier, policy, inventory_as_of=inventory_for(earlier, settings))
-    result = score_snapshot(settings.lake, day, policy, inventory_as_of=inventory_for(day, settings))
+        score_snapshot(
+            settings.lake, earlier, policy, inventory_as_of=inventory_for(earlier, settings), limits=limits
+        )
+    result = score_snapshot(
+        settings.lake, day, policy, inventory_as_of=inventory_for(day, settings), limits=limits
+    )
     log.info(
         "scored %s with the inventory of %s and policy version %s",
         snapshot_date,

@@ -14,8 +14,9 @@ record ``inventory_as_of`` (``score_snapshot(..., inventory_as_of=...)``).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -39,6 +40,10 @@ SCORING_STEPS: tuple[str, ...] = (
     "compliance_summary",
     "attribution_gap",
 )
+
+# Steps that are views, not tables: the snapshot (read from the files by each step that needs
+# it, columns pushed down) and the outputs no later step reads (streamed into the lake writer).
+VIEW_STEPS = frozenset({"snapshot", "violations", "exempted_violations"})
 
 # The steps whose results are written to the lake, and where. Only the dataset's columns are
 # kept (resource_compliance also carries resource_key for the steps after it).
@@ -176,6 +181,36 @@ def register_run_info(
     )
 
 
+def run_scoring_steps(
+    con: duckdb.DuckDBPyConnection,
+    policy: TaggingPolicy,
+    costs: DayCosts | None = None,
+    inventory_as_of: date | None = None,
+    scored_date: date | None = None,
+) -> None:
+    """Run the scoring SQL over the relation ``keyed_resources`` visible to ``con`` (the
+    resources with a unique, stable ``resource_key``); each output can then be read as
+    ``output_query(name)``."""
+    scored_date = scored_date if scored_date is not None else inventory_as_of
+    if policy.exemptions and scored_date is None:
+        raise ValueError(
+            f"policy {policy.version} has exemptions, which expire: pass the scored_date they are judged on"
+        )
+    register_policy(con, policy)
+    register_costs(con, costs if costs is not None else DayCosts.none())
+    register_run_info(con, inventory_as_of, scored_date)
+    for step in SCORING_STEPS:
+        # The step name is one of our constants, never data.
+        kind = "VIEW" if step in VIEW_STEPS else "TABLE"
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {step} AS\n{load_sql(step)}")
+
+
+def output_query(name: str) -> str:
+    """The SELECT of one output's lake columns (names from our own schemas, never from data)."""
+    columns = ", ".join(_identifier(column) for column in OUTPUTS[name].schema.names)
+    return f"SELECT {columns} FROM {name}"
+
+
 def score_resources(
     con: duckdb.DuckDBPyConnection,
     policy: TaggingPolicy,
@@ -194,24 +229,13 @@ def score_resources(
     needs one of the two. Separate from ``score_snapshot`` so tests and the sandbox can score
     resources that do not come from the lake, through exactly the same SQL.
     """
-    scored_date = scored_date if scored_date is not None else inventory_as_of
-    if policy.exemptions and scored_date is None:
-        raise ValueError(
-            f"policy {policy.version} has exemptions, which expire: pass the scored_date they are judged on"
-        )
-    register_policy(con, policy)
-    register_costs(con, costs if costs is not None else DayCosts.none())
-    register_run_info(con, inventory_as_of, scored_date)
-    for step in SCORING_STEPS:
-        # The step name is one of our constants, never data.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {step} AS\n{load_sql(step)}")
-    return {
-        # Column names come from our own schemas, never from data.
-        name: con.sql(
-            f"SELECT {', '.join(_identifier(column) for column in dataset.schema.names)} FROM {name}"
-        ).to_arrow_table()
-        for name, dataset in OUTPUTS.items()
-    }
+    # Keys numbered once and kept: the snapshot view reads them many times.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE keyed_resources AS "
+        "SELECT row_number() OVER () AS resource_key, * FROM snapshot_resources"
+    )
+    run_scoring_steps(con, policy, costs, inventory_as_of, scored_date)
+    return {name: con.sql(output_query(name)).to_arrow_table() for name in OUTPUTS}
 
 
 def _identifier(name: str) -> str:
@@ -272,15 +296,61 @@ def hive_types(dataset: lake.Dataset) -> dict[str, str]:
     return {key: lake.HIVE_TYPES[key] for key in dataset.partition_keys if key in lake.HIVE_TYPES}
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with UTC session time, so timestamps never shift."""
-    con = duckdb.connect(":memory:")
+@dataclass(frozen=True)
+class EngineLimits:
+    """How much of the machine DuckDB may use; beyond ``memory_limit`` it spills to
+    ``temp_directory`` instead of failing. None leaves DuckDB's default (80% of RAM, every core)."""
+
+    memory_limit: str | None = None
+    threads: int | None = None
+    temp_directory: Path | None = None
+
+
+def connect(limits: EngineLimits | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with UTC session time, so timestamps never shift.
+
+    Insertion order is not preserved: every output that has an order says so with ORDER BY,
+    and DuckDB then needs far less memory for large intermediate results."""
+    config: dict[str, str | int | bool] = {"preserve_insertion_order": False}
+    limits = limits or EngineLimits()
+    if limits.memory_limit is not None:
+        config["memory_limit"] = limits.memory_limit
+    if limits.threads is not None:
+        config["threads"] = limits.threads
+    if limits.temp_directory is not None:
+        config["temp_directory"] = str(limits.temp_directory)
+    con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
 
+def register_snapshot(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """``keyed_resources``: a view over the snapshot's files, keyed by file and row.
+
+    The key is ``file_index << 32 | file_row_number``: unique, and the same on every read (a
+    ``row_number()`` over a parallel scan is neither), so the snapshot needs no copy. Paths are
+    the lake's own (from its commit), quoted as SQL strings; a view cannot take parameters."""
+    paths = ", ".join(_sql_string(path) for path in files)
+    types = ", ".join(
+        f"{_sql_string(key)}: {_sql_string(lake.HIVE_TYPES[key])}" for key in lake.RESOURCES.partition_keys
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW keyed_resources AS "
+        "SELECT (file_index::BIGINT << 32) + file_row_number AS resource_key, * "
+        f"FROM read_parquet([{paths}], hive_partitioning = true, hive_types = {{{types}}})"
+    )
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def score_snapshot(
-    lake_root: Path, snapshot_date: date, policy: TaggingPolicy, inventory_as_of: date | None = None
+    lake_root: Path,
+    snapshot_date: date,
+    policy: TaggingPolicy,
+    inventory_as_of: date | None = None,
+    limits: EngineLimits | None = None,
 ) -> ScoreResult:
     """Score ``snapshot_date`` and write its violations, resource_compliance, compliance_summary
     and attribution_gap in one commit (readers see the earlier results or these, never a mix;
@@ -311,37 +381,40 @@ def score_snapshot(
             f"{lake.SNAPSHOT.commit_path(Path(), inventory_as_of)}; an inventory whose collection did not "
             "finish is never scored): run the inventory for that date first"
         )
-    with connect() as con:
-        con.execute(
-            "CREATE TEMP TABLE snapshot_resources AS SELECT * FROM "
-            "read_parquet($files, hive_partitioning = true, hive_types = $hive_types)",
-            {"files": files, "hive_types": hive_types(lake.RESOURCES)},
-        )
-        costs = read_day_costs(con, lake_root, snapshot_date)
-        outputs = score_resources(
-            con, policy, costs, inventory_as_of=inventory_as_of, scored_date=snapshot_date
-        )
-        resource_count = con.execute("SELECT count(*) FROM snapshot").fetchone()[0]
-
-    # The day's five outputs become visible together, in one commit, with one policy version.
+    # The day's five outputs become visible together, in one commit, with one policy version;
+    # each is streamed from DuckDB into its file, never whole in memory.
     partition = {"snapshot_date": snapshot_date}
-    scored = lake.write_and_commit(
-        lake_root,
-        lake.SCORES,
-        snapshot_date,
-        [(dataset, partition, outputs[name]) for name, dataset in OUTPUTS.items()],
-        meta={"policy_version": policy.version, "inventory_as_of": inventory_as_of.isoformat()},
-    )
+    partitions = [(dataset, partition) for dataset in OUTPUTS.values()]
+    limits = limits or EngineLimits()
+    with (
+        tempfile.TemporaryDirectory(prefix="tag-compliance-spill-") as spill,
+        connect(replace(limits, temp_directory=limits.temp_directory or Path(spill))) as con,
+    ):
+        register_snapshot(con, files)
+        costs = read_day_costs(con, lake_root, snapshot_date)
+        run_scoring_steps(con, policy, costs, inventory_as_of=inventory_as_of, scored_date=snapshot_date)
+        resource_count = con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]
+        lake.discard_uncommitted(lake_root, lake.SCORES, snapshot_date, partitions)
+        run_id = lake.new_run_id()
+        data_files = {
+            name: lake.write_data_file(
+                lake_root, dataset, partition, con.sql(output_query(name)).to_arrow_reader(), run_id
+            )
+            for name, dataset in OUTPUTS.items()
+        }
+    meta = {"policy_version": policy.version, "inventory_as_of": inventory_as_of.isoformat()}
+    scored = lake.commit(lake_root, lake.SCORES, snapshot_date, list(data_files.values()), run_id, meta)
     written = {name: Path(scored.paths(lake_root, dataset)[0]) for name, dataset in OUTPUTS.items()}
+    rows = {name: data_file.rows for name, data_file in data_files.items()}
     return ScoreResult(
         snapshot_date=snapshot_date,
         policy_version=policy.version,
         resources=resource_count,
-        violations=outputs["violations"].num_rows,
-        resource_compliance=outputs["resource_compliance"].num_rows,
-        compliance_summary=outputs["compliance_summary"].num_rows,
-        attribution_gap=outputs["attribution_gap"].num_rows,
-        exempted_violations=outputs["exempted_violations"].num_rows,
+        violations=rows["violations"],
+        resource_compliance=rows["resource_compliance"],
+        compliance_summary=rows["compliance_summary"],
+        attribution_gap=rows["attribution_gap"],
+        exempted_violations=rows["exempted_violations"],
         has_costs=costs.has_costs,
         has_resource_costs=costs.has_resource_costs,
         files=written,

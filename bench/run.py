@@ -1,0 +1,244 @@
+"""``make bench``: how scoring scales, measured against a floor and a reference in one run.
+
+For each lake size (``BENCH_SIZES``, default 100k, 300k and 1M resources) and each repetition
+(``BENCH_REPEAT``, default 3), interleaved so a busy moment hurts every contender alike, each in
+its own process (so its peak RSS is its own):
+
+- ``scan``: a bare DuckDB scan of the snapshot's tag maps, the floor;
+- ``score``: ``score_snapshot``, the entry point of the DAG's ``score`` task, outputs written;
+- ``python``: a plain-Python per-resource loop over the same rules, the reference.
+
+Then one table: median seconds, resources/s, peak RSS, the ratio to the scan, and the growth
+exponent from the smallest to the largest size. The score and the Python loop must agree on
+every (rule, violation type) count, or the bench fails: a fast wrong answer is no result.
+Benchmarks are not tests: nothing here runs in ``make test`` but a tiny smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+BENCH_DAY = date(2026, 11, 30)
+DEFAULT_SIZES = (100_000, 300_000, 1_000_000)
+CONTENDERS = ("scan", "score", "python")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def _files(lake_root: Path) -> list[str]:
+    from tag_compliance.scoring import snapshot_files
+
+    return snapshot_files(lake_root, BENCH_DAY)
+
+
+def measure_scan(lake_root: Path) -> dict[str, object]:
+    import duckdb
+
+    files = _files(lake_root)
+    started = time.perf_counter()
+    with duckdb.connect() as con:
+        resources, tags = con.execute(
+            "SELECT count(*), sum(cardinality(tags)) FROM read_parquet($files)", {"files": files}
+        ).fetchone()
+    return {"seconds": time.perf_counter() - started, "resources": resources, "tags": int(tags or 0)}
+
+
+def measure_score(lake_root: Path) -> dict[str, object]:
+    """Through ``pipeline.score``, what the DAG's ``score`` task calls, with default settings
+    (the DuckDB memory limit included) but this lake and the benchmark policy."""
+    import duckdb
+
+    from bench.synthetic import POLICY_DATA
+    from tag_compliance import lake
+    from tag_compliance.config import Settings
+    from tag_compliance.pipeline import score
+
+    policy_file = lake_root.parent / f"{lake_root.name}-policy.json"
+    policy_file.write_text(json.dumps(POLICY_DATA), encoding="utf-8")
+    settings = Settings(lake=lake_root, policy=policy_file)
+    started = time.perf_counter()
+    result = score(BENCH_DAY.isoformat(), settings=settings)
+    seconds = time.perf_counter() - started
+    violations = lake.read_commit(lake_root, lake.SCORES, BENCH_DAY).paths(lake_root, lake.VIOLATIONS)
+    with duckdb.connect() as con:
+        counts = con.execute(
+            "SELECT tag_key, violation_type, count(*) FROM read_parquet($files) GROUP BY ALL",
+            {"files": violations},
+        ).fetchall()
+    return {
+        "seconds": seconds,
+        "resources": result["resources"],
+        "violations": {f"{key}/{kind}": n for key, kind, n in counts},
+    }
+
+
+def measure_python(lake_root: Path) -> dict[str, object]:
+    """The same five rules, one resource at a time, reading the same files."""
+    import pyarrow.parquet as pq
+    import re2
+
+    from bench.synthetic import policy
+
+    started = time.perf_counter()
+    rules = [
+        (
+            rule.key,
+            rule.key.lower(),
+            set(rule.allowed_values) if rule.allowed_values else None,
+            re2.compile(rule.pattern) if rule.pattern else None,
+        )
+        for rule in policy().required_tags
+    ]
+    counts: Counter[str] = Counter()
+    resources = 0
+    for file in _files(lake_root):
+        for tags in pq.read_table(file, columns=["tags"]).column("tags").to_pylist():
+            resources += 1
+            carried = dict(tags)
+            for key, folded, allowed, pattern in rules:
+                value = carried.get(key)
+                if value is None:
+                    other = any(k.lower() == folded for k in carried)
+                    counts[f"{key}/{'wrong_key_case' if other else 'missing_required_tag'}"] += 1
+                elif not value.strip(" \t\n\v\f\r"):
+                    counts[f"{key}/empty_value"] += 1
+                elif allowed is not None and value not in allowed:
+                    counts[f"{key}/invalid_value"] += 1
+                elif pattern is not None and pattern.fullmatch(value) is None:
+                    counts[f"{key}/invalid_format"] += 1
+    return {"seconds": time.perf_counter() - started, "resources": resources, "violations": dict(counts)}
+
+
+MEASURES = {"scan": measure_scan, "score": measure_score, "python": measure_python}
+
+
+def run_child(contender: str, lake_root: Path) -> dict[str, object]:
+    """One measurement in a fresh process: its own start, its own peak RSS."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--child", contender, "--lake", str(lake_root)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {contender} on {lake_root} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def growth_exponent(sizes: list[int], seconds: list[float]) -> float | None:
+    if len(sizes) < 2 or seconds[0] <= 0:
+        return None
+    return math.log(seconds[-1] / seconds[0]) / math.log(sizes[-1] / sizes[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench")
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ",".join(map(str, DEFAULT_SIZES))))
+    parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")))
+    parser.add_argument("--json", type=Path, help="also write the medians here")
+    args = parser.parse_args(argv)
+    if args.child:
+        measured = MEASURES[args.child](args.lake)
+        measured["peak_rss"] = _peak_rss_bytes()
+        print(json.dumps(measured))
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.synthetic import ensure_snapshot
+
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    console = Console(stderr=True)
+    lakes = {}
+    for size in sizes:
+        lakes[size] = args.data_dir / f"lake-{size}"
+        with console.status(f"generating {size:,} resources"):
+            ensure_snapshot(lakes[size], BENCH_DAY, size)
+    runs: dict[tuple[int, str], list[dict[str, object]]] = {}
+    for repetition in range(args.repeat):
+        for size in sizes:
+            for contender in CONTENDERS:
+                with console.status(f"run {repetition + 1}/{args.repeat}: {contender} at {size:,}"):
+                    runs.setdefault((size, contender), []).append(run_child(contender, lakes[size]))
+    for size in sizes:
+        scored = [run["violations"] for run in runs[size, "score"]]
+        reference = [run["violations"] for run in runs[size, "python"]]
+        if any(counts != reference[0] for counts in scored + reference):
+            raise SystemExit(
+                f"bench: at {size:,} the score and the Python reference disagree: "
+                f"{scored[0]} vs {reference[0]}"
+            )
+
+    medians = {
+        key: {
+            "seconds": statistics.median(float(run["seconds"]) for run in measured),
+            "peak_rss": statistics.median(int(run["peak_rss"]) for run in measured),
+        }
+        for key, measured in runs.items()
+    }
+    table = Table(title=f"Scoring one snapshot: median of {args.repeat}, five rules, {os.cpu_count()} cores")
+    for column in (
+        "resources",
+        "contender",
+        "seconds",
+        "resources/s",
+        "peak RSS MiB",
+        "x scan",
+        "scan / python",
+    ):
+        table.add_column(column, justify="left" if column == "contender" else "right")
+    for size in sizes:
+        scan = medians[size, "scan"]["seconds"]
+        for contender in CONTENDERS:
+            median = medians[size, contender]
+            table.add_row(
+                f"{size:,}",
+                contender,
+                f"{median['seconds']:.2f}",
+                f"{size / median['seconds']:,.0f}",
+                f"{median['peak_rss'] / 2**20:,.0f}",
+                f"{median['seconds'] / scan:.1f}",
+                f"{medians[size, 'python']['seconds'] / median['seconds']:.1f}",
+            )
+    table.columns[-1].header = "python / this"
+    print_growth = []
+    for contender in CONTENDERS:
+        exponent = growth_exponent(sizes, [medians[size, contender]["seconds"] for size in sizes])
+        if exponent is not None:
+            print_growth.append(f"{contender} {exponent:.2f}")
+    out = Console(width=120)  # a table, also when piped to a file
+    out.print(table)
+    if print_growth:
+        Console().print(
+            f"growth exponent {sizes[0]:,} -> {sizes[-1]:,} resources: " + ", ".join(print_growth)
+        )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {f"{size}/{contender}": value for (size, contender), value in medians.items()}, indent=2
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""`make bench` at toy size: it runs, its lakes hold the stated mix, and the score agrees with
+the plain-Python reference on every (rule, violation type) count (the bench refuses otherwise)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from bench import run, synthetic
+from tag_compliance import lake
+
+
+def test_the_synthetic_lake_holds_every_key_state_at_about_its_rate(tmp_path: Path) -> None:
+    day = date(2026, 11, 30)
+    synthetic.write_snapshot(tmp_path, day, 6000)
+    files = lake.read_commit(tmp_path, lake.SNAPSHOT, day).paths(tmp_path, lake.RESOURCES)
+    with duckdb.connect() as con:
+        maps = con.execute("SELECT tags FROM read_parquet($f)", {"f": files}).fetchall()
+    assert len(maps) == 6000
+    states: Counter[str] = Counter()
+    for (tags,) in maps:
+        value = tags.get("Environment")
+        if value is None:
+            states["wrong_case" if "environment" in tags else "missing"] += 1
+        elif not value.strip():
+            states["blank"] += 1
+        elif value in ("prod", "staging", "dev", "test"):
+            states["valid"] += 1
+        else:
+            states["bad"] += 1
+    rates = {state: count / len(maps) for state, count in states.items()}
+    assert abs(rates["valid"] - 0.70) < 0.03
+    for state in ("missing", "wrong_case", "blank"):
+        assert abs(rates[state] - synthetic.KEY_STATES[state]) < 0.02, (state, rates)
+    assert abs(rates["bad"] - 0.10) < 0.02
+    # Same seed, same rows: a lake is generated once and reused by every run.
+    again = tmp_path / "again"
+    synthetic.write_snapshot(again, day, 6000)
+    with duckdb.connect() as con:
+        other = con.execute(
+            "SELECT tags FROM read_parquet($f)",
+            {"f": lake.read_commit(again, lake.SNAPSHOT, day).paths(again, lake.RESOURCES)},
+        ).fetchall()
+    assert sorted(map(repr, other)) == sorted(map(repr, maps))
+
+
+def test_the_bench_runs_and_agrees_with_its_reference(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "medians.json"
+    assert (
+        run.main(["--sizes", "1500,3000", "--repeat", "1", "--data-dir", str(tmp_path), "--json", str(out)])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "Scoring one snapshot" in printed and "growth exponent" in printed
+    medians = json.loads(out.read_text())
+    assert set(medians) == {f"{size}/{contender}" for size in (1500, 3000) for contender in run.CONTENDERS}
+    assert all(value["peak_rss"] > 0 for value in medians.values())
