@@ -406,3 +406,27 @@ def test_cli_prints_exports_and_stops_on_sigterm(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.timeout(120)  # before the fix this waited for every queued item: forever here
+def test_a_stop_while_seeding_drops_the_queued_work(estate: Estate) -> None:
+    # SIGTERM while seeding raised SystemExit in the main thread, and the thread pool then ran
+    # every queued seeding item against a moto server being stopped: minutes under load.
+    import threading
+
+    from tag_compliance.sandbox.seed import Seeder
+
+    release, started = threading.Event(), []
+
+    def seed_one(item: int) -> int:
+        if item == 0:
+            raise SystemExit(143)
+        started.append(item)
+        release.wait()
+        return item
+
+    seeder = Seeder("http://127.0.0.1:1", estate, workers=2)
+    with pytest.raises(SystemExit):
+        seeder._parallel(seed_one, list(range(200)))
+    release.set()
+    assert len(started) <= 2  # only what was already running; the rest was cancelled

@@ -167,8 +167,16 @@ class Seeder:
         self.verify()
 
     def _parallel(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="sandbox-seed") as pool:
-            return list(pool.map(fn, items))
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sandbox-seed")
+        try:
+            results = list(pool.map(fn, items))
+        except BaseException:
+            # A SIGTERM (SystemExit) or a failed item: drop the queued work instead of waiting
+            # for all of it to run against a moto server that is being stopped.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        return results
 
     def _seed_ec2(self, account: str, region: str, planned: list[PlannedResource]) -> None:
         ec2 = self.client(account, "ec2", region)
