@@ -68,7 +68,9 @@ tag_key_rollups AS (
             AS cost_compliant
     FROM policy_rules AS rules
     LEFT JOIN tag_checks AS checks ON checks.rule_id = rules.rule_id
-    LEFT JOIN failed_checks AS failed ON failed.check_id = checks.check_id
+    LEFT JOIN failed_checks AS failed  -- a resource has one check per rule
+        ON failed.resource_key = checks.resource_key
+        AND failed.rule_id = checks.rule_id
     LEFT JOIN resource_compliance AS resources ON resources.resource_key = checks.resource_key
     GROUP BY rules.rule_id, rules.tag_key
 ),

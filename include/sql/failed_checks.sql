@@ -1,16 +1,20 @@
--- Produces: failed_checks — every failed check with the resource it is on and the exemption that
--- waives it on the scored day, if any (violations and exempted_violations are its two halves).
+-- Produces: failed_checks — every failed check (by resource_key) and the exemption that waives
+-- it on the scored day, if any (violations and exempted_violations are its two halves, with the
+-- resource's identity added there: kept narrow here, as it is one row per failure).
 --
 -- Inputs: tag_checks, snapshot, policy_exemptions, policy_exemption_resources,
--- policy_exemption_keys, policy_info, run_info (scored_date: the day exemptions are judged on;
+-- policy_exemption_keys, run_info (scored_date: the day exemptions are judged on;
 -- inventory_as_of: the date of the resources scored).
 -- An exemption waives a check while scored_date <= expires, when one of its resource globs
 -- matches the resource's ARN or id (case-sensitive) and it either names no keys or one of its
 -- key globs matches the check's tag key ignoring case (the tag limit has no key: only an
 -- exemption without keys waives it). The first such exemption in policy order is reported.
 WITH
-failed AS (
-    SELECT *
+failed AS MATERIALIZED (
+    -- check_id: any unique id of a failed check (nothing is ordered by it).
+    SELECT
+        row_number() OVER () AS check_id,
+        *
     FROM tag_checks
     WHERE violation_type IS NOT NULL
 ),
@@ -65,11 +69,6 @@ SELECT
     failed.check_id,
     failed.resource_key,
     failed.rule_id,
-    snapshot.account_id,
-    snapshot.region,
-    snapshot.resource_type,
-    snapshot.resource_id,
-    snapshot.arn,
     failed.tag_key,
     failed.violation_type,
     failed.severity,
@@ -77,11 +76,6 @@ SELECT
     failed.expected,
     first_waivers.exemption_reason,
     first_waivers.exemption_expires,
-    first_waivers.check_id IS NOT NULL AS exempt,
-    run_info.inventory_as_of,
-    policy_info.policy_version
+    first_waivers.check_id IS NOT NULL AS exempt
 FROM failed
-JOIN snapshot USING (resource_key)
 LEFT JOIN first_waivers USING (check_id)
-CROSS JOIN policy_info
-CROSS JOIN run_info

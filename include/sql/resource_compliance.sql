@@ -1,5 +1,6 @@
 -- Produces: resource_compliance — one row per resource of the snapshot, in scope or not
--- (resource_key for the later steps, then the lake's `resource_compliance` columns).
+-- (resource_key for the later steps, then the lake's `resource_compliance` columns but the tags,
+-- which resource_compliance_rows adds when it writes them out: kept narrow and unsorted here).
 --
 -- Inputs: snapshot, tag_checks, failed_checks, resource_costs, policy_info, run_info.
 -- compliance_status: 'out_of_scope' when no tag rule applies ("not measured", not "fine"; then
@@ -63,7 +64,6 @@ SELECT
     statuses.warning_violations,
     statuses.exempted_violations,
     statuses.violation_types,
-    snapshot.tags,
     resource_costs.cost_basis,
     resource_costs.amortized_cost,
     resource_costs.unblended_cost,
@@ -75,9 +75,3 @@ JOIN statuses USING (resource_key)
 LEFT JOIN resource_costs USING (resource_key)
 CROSS JOIN policy_info
 CROSS JOIN run_info
-ORDER BY
-    snapshot.account_id,
-    snapshot.region,
-    snapshot.resource_type,
-    snapshot.resource_id,
-    snapshot.resource_key

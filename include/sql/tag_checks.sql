@@ -4,7 +4,7 @@
 --
 -- Inputs: snapshot, policy_rules, policy_rule_applies_to, policy_allowed_values,
 -- policy_prohibited_keys, policy_info (the policy registered as data, never as SQL text).
--- Columns: check_id, resource_key, rule_id (NULL for prohibited tags and the tag limit),
+-- Columns: resource_key, rule_id (NULL for prohibited tags and the tag limit),
 -- tag_key (NULL for the tag limit), violation_type, severity, current_value, expected.
 -- Globs arrive as LIKE patterns escaped with '\'; "ignoring case" means comparing lower().
 WITH
@@ -48,13 +48,14 @@ applicable_type_rules AS (
        )
 ),
 
-rule_key_lookups AS (
+rule_key_lookups AS NOT MATERIALIZED (
     -- What the resource carries for each applying rule: the value under the exact key, or
     -- else the smallest key that equals the rule's key ignoring case (searched for only when
-    -- the exact key is absent). The tag map is read here and nowhere else in the rule checks.
+    -- the exact key is absent). The tag map is read here and nowhere else in the rule checks;
+    -- recomputed for each use rather than stored, as it is one row per (resource, rule).
     SELECT
         snapshot.resource_key,
-        rules.*,
+        rules.rule_id,
         coalesce(map_contains(snapshot.tags, rules.tag_key), false) AS has_exact_key,
         map_extract_value(snapshot.tags, rules.tag_key) AS exact_value,
         CASE
@@ -119,26 +120,29 @@ rule_outcomes AS (
     -- At most one violation per rule, in this order of precedence; an optional rule
     -- has nothing to say about a resource without its key.
     SELECT
-        resource_key,
-        rule_id,
-        required,
-        tag_key,
-        severity,
-        exact_value,
-        key_in_other_case,
-        expected_key,
-        expected_non_empty,
-        expected_allowed,
-        expected_format,
+        checked.resource_key,
+        checked.rule_id,
+        rules.tag_key,
+        rules.severity,
+        checked.exact_value,
+        checked.key_in_other_case,
+        rules.expected_key,
+        rules.expected_non_empty,
+        rules.expected_allowed,
+        rules.expected_format,
         CASE
-            WHEN has_exact_key AND value_is_blank THEN 'empty_value'
-            WHEN has_exact_key AND has_allowed_values AND NOT value_is_allowed THEN 'invalid_value'
-            WHEN has_exact_key AND pattern IS NOT NULL AND NOT value_matches_pattern THEN 'invalid_format'
-            WHEN has_exact_key THEN NULL
-            WHEN key_in_other_case IS NOT NULL THEN 'wrong_key_case'
-            WHEN required THEN 'missing_required_tag'
+            WHEN checked.has_exact_key AND checked.value_is_blank THEN 'empty_value'
+            WHEN checked.has_exact_key AND rules.has_allowed_values AND NOT checked.value_is_allowed
+                THEN 'invalid_value'
+            WHEN checked.has_exact_key AND rules.pattern IS NOT NULL AND NOT checked.value_matches_pattern
+                THEN 'invalid_format'
+            WHEN checked.has_exact_key THEN NULL
+            WHEN checked.key_in_other_case IS NOT NULL THEN 'wrong_key_case'
+            WHEN rules.required THEN 'missing_required_tag'
         END AS violation_type
-    FROM rule_value_checks
+    FROM rule_value_checks AS checked
+    JOIN policy_rules AS rules
+        ON rules.rule_id = checked.rule_id
 ),
 
 rule_checks AS (
@@ -233,7 +237,5 @@ all_checks AS (
     SELECT * FROM tag_limit_checks
 )
 
-SELECT
-    row_number() OVER () AS check_id,  -- any unique id: no output is ordered by it
-    *
+SELECT *
 FROM all_checks

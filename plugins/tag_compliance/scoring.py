@@ -39,11 +39,12 @@ SCORING_STEPS: tuple[str, ...] = (
     "resource_compliance",
     "compliance_summary",
     "attribution_gap",
+    "resource_compliance_rows",
 )
 
 # Steps that are views, not tables: the snapshot (read from the files by each step that needs
 # it, columns pushed down) and the outputs no later step reads (streamed into the lake writer).
-VIEW_STEPS = frozenset({"snapshot", "violations", "exempted_violations"})
+VIEW_STEPS = frozenset({"snapshot", "violations", "exempted_violations", "resource_compliance_rows"})
 
 # The steps whose results are written to the lake, and where. Only the dataset's columns are
 # kept (resource_compliance also carries resource_key for the steps after it).
@@ -205,10 +206,14 @@ def run_scoring_steps(
         con.execute(f"CREATE OR REPLACE TEMP {kind} {step} AS\n{load_sql(step)}")
 
 
+# The relation each output is read from, where it is not the output's own name.
+OUTPUT_RELATIONS = {"resource_compliance": "resource_compliance_rows"}
+
+
 def output_query(name: str) -> str:
     """The SELECT of one output's lake columns (names from our own schemas, never from data)."""
     columns = ", ".join(_identifier(column) for column in OUTPUTS[name].schema.names)
-    return f"SELECT {columns} FROM {name}"
+    return f"SELECT {columns} FROM {OUTPUT_RELATIONS.get(name, name)}"
 
 
 def score_resources(
