@@ -33,6 +33,7 @@ SCORING_STEPS: tuple[str, ...] = (
     "snapshot",
     "tag_checks",
     "failed_checks",
+    "failed_check_rows",
     "violations",
     "exempted_violations",
     "resource_costs",
@@ -44,7 +45,9 @@ SCORING_STEPS: tuple[str, ...] = (
 
 # Steps that are views, not tables: the snapshot (read from the files by each step that needs
 # it, columns pushed down) and the outputs no later step reads (streamed into the lake writer).
-VIEW_STEPS = frozenset({"snapshot", "violations", "exempted_violations", "resource_compliance_rows"})
+VIEW_STEPS = frozenset(
+    {"snapshot", "failed_check_rows", "violations", "exempted_violations", "resource_compliance_rows"}
+)
 
 # The steps whose results are written to the lake, and where. Only the dataset's columns are
 # kept (resource_compliance also carries resource_key for the steps after it).
