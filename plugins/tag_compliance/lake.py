@@ -648,18 +648,22 @@ def write_and_commit(
     root: Path,
     unit: CommitUnit,
     key_value: date,
-    tables: Sequence[tuple[Dataset, Mapping[str, object], pa.Table]],
+    tables: Iterable[tuple[Dataset, Mapping[str, object], pa.Table | pa.RecordBatchReader]],
     meta: Mapping[str, Any] | None = None,
     removed_partitions: Sequence[tuple[Dataset, Mapping[str, object]]] = (),
 ) -> Commit:
     """Write one writer's partitions of a unit and commit them, for a writer that does all of it.
 
-    What an earlier, killed writer of these partitions left is removed first.
+    ``tables`` is consumed one item at a time, so it may produce streamed query results lazily
+    (one DuckDB connection streams one result at a time). What an earlier, killed writer of
+    these partitions left is removed first.
     """
-    partitions = [(dataset, partition) for dataset, partition, _ in tables]
-    discard_uncommitted(root, unit, key_value, [*partitions, *removed_partitions])
+    discard_uncommitted(root, unit, key_value, removed_partitions)
     run_id = new_run_id()
-    files = [write_data_file(root, dataset, partition, table, run_id) for dataset, partition, table in tables]
+    files = []
+    for dataset, partition, data in tables:
+        discard_uncommitted(root, unit, key_value, [(dataset, partition)])
+        files.append(write_data_file(root, dataset, partition, data, run_id))
     return commit(root, unit, key_value, files, run_id, meta, removed_partitions)
 
 

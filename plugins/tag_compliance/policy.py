@@ -254,14 +254,15 @@ class TaggingPolicy(_Strict):
         self._check_keys_unique("optional_tags", self.optional_tags, required_keys)
         prohibited = GlobSet(self.prohibited_keys, case_sensitive=False)
         for field, index, rule in self.tag_rules_by_field():
-            for glob in prohibited.matching(rule.key)[:1]:
+            matched = prohibited.matching(rule.key)
+            if matched:
                 raise PydanticCustomError(
                     "prohibited_rule_key",
                     "'{key}' is also prohibited by prohibited_keys glob {glob}: "
                     "a resource could never satisfy both",
                     {
                         "key": rule.key,
-                        "glob": short_repr(glob),
+                        "glob": short_repr(matched[0]),
                         "path": f"{field}[{index}].key",
                         "value": rule.key,
                     },

@@ -340,7 +340,7 @@ def register_snapshot(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     the lake's own (from its commit), quoted as SQL strings; a view cannot take parameters."""
     paths = ", ".join(_sql_string(path) for path in files)
     types = ", ".join(
-        f"{_sql_string(key)}: {_sql_string(lake.HIVE_TYPES[key])}" for key in lake.RESOURCES.partition_keys
+        f"{_sql_string(key)}: {_sql_string(kind)}" for key, kind in hive_types(lake.RESOURCES).items()
     )
     con.execute(
         "CREATE OR REPLACE TEMP VIEW keyed_resources AS "
@@ -392,7 +392,6 @@ def score_snapshot(
     # The day's five outputs become visible together, in one commit, with one policy version;
     # each is streamed from DuckDB into its file, never whole in memory.
     partition = {"snapshot_date": snapshot_date}
-    partitions = [(dataset, partition) for dataset in OUTPUTS.values()]
     limits = limits or EngineLimits()
     with (
         tempfile.TemporaryDirectory(prefix="tag-compliance-spill-") as spill,
@@ -402,27 +401,27 @@ def score_snapshot(
         costs = read_day_costs(con, lake_root, snapshot_date)
         run_scoring_steps(con, policy, costs, inventory_as_of=inventory_as_of, scored_date=snapshot_date)
         resource_count = con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]
-        lake.discard_uncommitted(lake_root, lake.SCORES, snapshot_date, partitions)
-        run_id = lake.new_run_id()
-        data_files = {
-            name: lake.write_data_file(
-                lake_root, dataset, partition, con.sql(output_query(name)).to_arrow_reader(), run_id
-            )
-            for name, dataset in OUTPUTS.items()
-        }
-    meta = {"policy_version": policy.version, "inventory_as_of": inventory_as_of.isoformat()}
-    scored = lake.commit(lake_root, lake.SCORES, snapshot_date, list(data_files.values()), run_id, meta)
+        scored = lake.write_and_commit(
+            lake_root,
+            lake.SCORES,
+            snapshot_date,
+            (  # lazily: each result streams while it is written, then the next one starts
+                (dataset, partition, con.sql(output_query(name)).to_arrow_reader())
+                for name, dataset in OUTPUTS.items()
+            ),
+            meta={"policy_version": policy.version, "inventory_as_of": inventory_as_of.isoformat()},
+        )
     written = {name: Path(scored.paths(lake_root, dataset)[0]) for name, dataset in OUTPUTS.items()}
-    rows = {name: data_file.rows for name, data_file in data_files.items()}
+    rows = {file.dataset: file.rows for file in scored.files}
     return ScoreResult(
         snapshot_date=snapshot_date,
         policy_version=policy.version,
         resources=resource_count,
-        violations=rows["violations"],
-        resource_compliance=rows["resource_compliance"],
-        compliance_summary=rows["compliance_summary"],
-        attribution_gap=rows["attribution_gap"],
-        exempted_violations=rows["exempted_violations"],
+        violations=rows[lake.VIOLATIONS.name],
+        resource_compliance=rows[lake.RESOURCE_COMPLIANCE.name],
+        compliance_summary=rows[lake.COMPLIANCE_SUMMARY.name],
+        attribution_gap=rows[lake.ATTRIBUTION_GAP.name],
+        exempted_violations=rows[lake.EXEMPTED_VIOLATIONS.name],
         has_costs=costs.has_costs,
         has_resource_costs=costs.has_resource_costs,
         files=written,
