@@ -41,6 +41,7 @@ resource_gaps AS (
         unblended_cost,
         cost_basis
     FROM resource_compliance
+    JOIN cost_coverage ON cost_coverage.has_costs  -- a day without costs reads no resource
     WHERE NOT coalesce(compliant, false)
 ),
 
@@ -59,6 +60,7 @@ tag_violation_gaps AS (
         resources.unblended_cost,
         resources.cost_basis
     FROM failed_checks AS checks
+    JOIN cost_coverage ON cost_coverage.has_costs
     JOIN resource_compliance AS resources USING (resource_key)
     WHERE checks.rule_id IS NOT NULL
       AND NOT checks.exempt
@@ -104,6 +106,7 @@ allocated_costs AS (
         coalesce(sum(resource_costs.amortized_cost), 0) AS amortized_cost,
         coalesce(sum(resource_costs.unblended_cost), 0) AS unblended_cost
     FROM snapshot
+    JOIN cost_coverage ON cost_coverage.has_costs
     JOIN resource_costs USING (resource_key)
     JOIN cost_service_map AS service_map ON service_map.resource_type = snapshot.resource_type
     GROUP BY snapshot.account_id, service_map.cost_explorer_service

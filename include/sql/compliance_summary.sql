@@ -1,7 +1,7 @@
 -- Produces: compliance_summary — rollups overall and by account, region, service,
 -- resource_type and required tag key (the lake's `compliance_summary` columns).
 --
--- Inputs: resource_compliance (this snapshot's, from resource_compliance.sql), tag_checks,
+-- Inputs: resource_compliance (this snapshot's, from resource_compliance.sql), applicable_rules,
 -- failed_checks, policy_rules, policy_info, run_info, cost_coverage.
 -- compliance_pct = 100 * compliant / in scope, NULL when nothing is in scope; exempt resources
 -- are in scope and not compliant (resources_exempt counts them). violations and
@@ -11,29 +11,14 @@
 -- cost_compliant / cost_in_scope, NULL when cost_in_scope is 0. All four are NULL when the
 -- day has no costs.
 WITH
-resource_dimensions AS (
-    -- Each resource once under every dimension it rolls up into.
+resource_groups AS (
+    -- The resources rolled up once, at the finest grain any dimension needs; every rollup
+    -- below adds these few rows up instead of reading every resource again.
     SELECT
-        dimensions.dimension,
-        dimensions.dimension_value,
-        dimensions.dimension_order,
-        resource_compliance.*
-    FROM resource_compliance,
-        LATERAL (
-            VALUES
-                ('overall', 'all', 1),
-                ('account', resource_compliance.account_id, 2),
-                ('region', resource_compliance.region, 3),
-                ('service', resource_compliance.service, 4),
-                ('resource_type', resource_compliance.resource_type, 5)
-        ) AS dimensions (dimension, dimension_value, dimension_order)
-),
-
-resource_rollups AS (
-    SELECT
-        dimension,
-        dimension_value,
-        dimension_order,
+        account_id,
+        region,
+        service,
+        resource_type,
         count(*) AS resources_total,
         count(*) FILTER (WHERE in_scope) AS resources_in_scope,
         count(*) FILTER (WHERE compliant) AS resources_compliant,
@@ -43,8 +28,80 @@ resource_rollups AS (
         coalesce(sum(amortized_cost), 0) AS cost_total,
         coalesce(sum(amortized_cost) FILTER (WHERE in_scope), 0) AS cost_in_scope,
         coalesce(sum(amortized_cost) FILTER (WHERE compliant), 0) AS cost_compliant
+    FROM resource_compliance
+    GROUP BY ALL
+),
+
+resource_dimensions AS (
+    -- Each group once under every dimension it rolls up into.
+    SELECT
+        dimensions.dimension,
+        dimensions.dimension_value,
+        dimensions.dimension_order,
+        resource_groups.*
+    FROM resource_groups,
+        LATERAL (
+            VALUES
+                ('overall', 'all', 1),
+                ('account', resource_groups.account_id, 2),
+                ('region', resource_groups.region, 3),
+                ('service', resource_groups.service, 4),
+                ('resource_type', resource_groups.resource_type, 5)
+        ) AS dimensions (dimension, dimension_value, dimension_order)
+),
+
+resource_rollups AS (
+    SELECT
+        dimension,
+        dimension_value,
+        dimension_order,
+        sum(resources_total)::BIGINT AS resources_total,
+        sum(resources_in_scope)::BIGINT AS resources_in_scope,
+        sum(resources_compliant)::BIGINT AS resources_compliant,
+        sum(resources_exempt)::BIGINT AS resources_exempt,
+        sum(violations)::BIGINT AS violations,
+        sum(error_violations)::BIGINT AS error_violations,
+        sum(cost_total) AS cost_total,
+        sum(cost_in_scope) AS cost_in_scope,
+        sum(cost_compliant) AS cost_compliant
     FROM resource_dimensions
     GROUP BY dimension, dimension_value, dimension_order
+),
+
+type_populations AS (
+    SELECT
+        resource_type,
+        sum(resources_total) AS resources,
+        sum(cost_total) AS cost
+    FROM resource_groups
+    GROUP BY resource_type
+),
+
+rule_populations AS (
+    -- The resources each rule applies to: the populations of the types it applies to.
+    SELECT
+        applicable.rule_id,
+        sum(types.resources) AS resources,
+        sum(types.cost) AS cost
+    FROM applicable_rules AS applicable
+    JOIN type_populations AS types
+        ON types.resource_type IS NOT DISTINCT FROM applicable.resource_type
+    GROUP BY applicable.rule_id
+),
+
+rule_failures AS (
+    -- A resource fails a rule at most once; the rest of a rule's population passes it.
+    SELECT
+        failed.rule_id,
+        count(*) AS resources_failing,
+        count(*) FILTER (WHERE failed.exempt) AS resources_exempt,
+        count(*) FILTER (WHERE NOT failed.exempt) AS violations,
+        count(*) FILTER (WHERE NOT failed.exempt AND failed.severity = 'error') AS error_violations,
+        coalesce(sum(resources.amortized_cost), 0) AS cost_failing
+    FROM failed_checks AS failed
+    JOIN resource_compliance AS resources USING (resource_key)
+    WHERE failed.rule_id IS NOT NULL
+    GROUP BY failed.rule_id
 ),
 
 tag_key_rollups AS (
@@ -55,24 +112,19 @@ tag_key_rollups AS (
         'tag_key' AS dimension,
         rules.tag_key AS dimension_value,
         6 AS dimension_order,
-        count(checks.resource_key) AS resources_total,
-        count(checks.resource_key) AS resources_in_scope,
-        count(checks.resource_key) FILTER (WHERE checks.violation_type IS NULL) AS resources_compliant,
-        count(checks.resource_key) FILTER (WHERE failed.exempt) AS resources_exempt,
-        count(failed.check_id) FILTER (WHERE NOT failed.exempt) AS violations,
-        count(failed.check_id) FILTER (WHERE NOT failed.exempt AND failed.severity = 'error')
-            AS error_violations,
-        coalesce(sum(resources.amortized_cost), 0) AS cost_total,
-        coalesce(sum(resources.amortized_cost), 0) AS cost_in_scope,
-        coalesce(sum(resources.amortized_cost) FILTER (WHERE checks.violation_type IS NULL), 0)
-            AS cost_compliant
+        coalesce(populations.resources, 0)::BIGINT AS resources_total,
+        coalesce(populations.resources, 0)::BIGINT AS resources_in_scope,
+        (coalesce(populations.resources, 0) - coalesce(failures.resources_failing, 0))::BIGINT
+            AS resources_compliant,
+        coalesce(failures.resources_exempt, 0) AS resources_exempt,
+        coalesce(failures.violations, 0) AS violations,
+        coalesce(failures.error_violations, 0) AS error_violations,
+        coalesce(populations.cost, 0) AS cost_total,
+        coalesce(populations.cost, 0) AS cost_in_scope,
+        coalesce(populations.cost, 0) - coalesce(failures.cost_failing, 0) AS cost_compliant
     FROM policy_rules AS rules
-    LEFT JOIN tag_checks AS checks ON checks.rule_id = rules.rule_id
-    LEFT JOIN failed_checks AS failed  -- a resource has one check per rule
-        ON failed.resource_key = checks.resource_key
-        AND failed.rule_id = checks.rule_id
-    LEFT JOIN resource_compliance AS resources ON resources.resource_key = checks.resource_key
-    GROUP BY rules.rule_id, rules.tag_key
+    LEFT JOIN rule_populations AS populations USING (rule_id)
+    LEFT JOIN rule_failures AS failures USING (rule_id)
 ),
 
 all_rollups AS (

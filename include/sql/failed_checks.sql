@@ -16,7 +16,6 @@ failed AS MATERIALIZED (
         row_number() OVER () AS check_id,
         *
     FROM tag_checks
-    WHERE violation_type IS NOT NULL
 ),
 
 exemptions_in_force AS (

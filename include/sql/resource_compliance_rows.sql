@@ -1,15 +1,7 @@
--- Produces: resource_compliance_rows — the lake's `resource_compliance` rows: each resource's
--- compliance with its tags, in (account, region, type, id) order.
+-- Produces: resource_compliance_rows — the lake's `resource_compliance` rows in (account, region,
+-- type, id) order, as they are written.
 --
--- Inputs: resource_compliance, snapshot.
-SELECT
-    compliance.*,
-    snapshot.tags
-FROM resource_compliance AS compliance
-JOIN snapshot USING (resource_key)
-ORDER BY
-    compliance.account_id,
-    compliance.region,
-    compliance.resource_type,
-    compliance.resource_id,
-    compliance.resource_key
+-- Inputs: resource_compliance.
+SELECT *
+FROM resource_compliance
+ORDER BY account_id, region, resource_type, resource_id, resource_key

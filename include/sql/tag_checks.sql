@@ -1,53 +1,13 @@
--- Produces: tag_checks — one row per (resource, tag rule that applies to it), with the rule's
--- outcome, plus one row per prohibited tag found and one per resource over the tag limit.
--- violation_type is NULL when the check passes.
+-- Produces: tag_checks — one row per failed check: each (resource, tag rule that applies to it)
+-- the resource fails, each prohibited tag found, each resource over the tag limit. Passing
+-- checks are not rows: what a rule applies to is applicable_rules, by resource type.
 --
--- Inputs: snapshot, policy_rules, policy_rule_applies_to, policy_allowed_values,
+-- Inputs: snapshot, applicable_rules, policy_rules, policy_allowed_values,
 -- policy_prohibited_keys, policy_info (the policy registered as data, never as SQL text).
 -- Columns: resource_key, rule_id (NULL for prohibited tags and the tag limit),
 -- tag_key (NULL for the tag limit), violation_type, severity, current_value, expected.
 -- Globs arrive as LIKE patterns escaped with '\'; "ignoring case" means comparing lower().
 WITH
-resource_types AS (
-    SELECT DISTINCT resource_type
-    FROM snapshot
-),
-
-type_rules AS (
-    -- Rules whose applies_to globs match the resource type, or that have no applies_to:
-    -- decided once per distinct type, not once per resource.
-    SELECT
-        types.resource_type,
-        rules.rule_id,
-        rules.required,
-        rules.tag_key
-    FROM resource_types AS types
-    JOIN policy_rules AS rules
-        ON rules.applies_to_all
-        OR EXISTS (
-            SELECT 1
-            FROM policy_rule_applies_to AS applies_to
-            WHERE applies_to.rule_id = rules.rule_id
-              AND types.resource_type LIKE applies_to.like_pattern ESCAPE '\'
-        )
-),
-
-applicable_type_rules AS (
-    -- An optional rule gives way where a required rule with the same key applies.
-    SELECT
-        matched.resource_type,
-        matched.rule_id
-    FROM type_rules AS matched
-    WHERE matched.required
-       OR NOT EXISTS (
-           SELECT 1
-           FROM type_rules AS required_match
-           WHERE required_match.resource_type IS NOT DISTINCT FROM matched.resource_type
-             AND required_match.required
-             AND required_match.tag_key = matched.tag_key
-       )
-),
-
 rule_key_lookups AS NOT MATERIALIZED (
     -- What the resource carries for each applying rule: the value under the exact key, or
     -- else the smallest key that equals the rule's key ignoring case (searched for only when
@@ -65,7 +25,7 @@ rule_key_lookups AS NOT MATERIALIZED (
                 )
         END AS key_in_other_case
     FROM snapshot
-    JOIN applicable_type_rules AS applicable
+    JOIN applicable_rules AS applicable
         ON applicable.resource_type IS NOT DISTINCT FROM snapshot.resource_type
     JOIN policy_rules AS rules
         ON rules.rule_id = applicable.rule_id
@@ -164,6 +124,7 @@ rule_checks AS (
             WHEN 'invalid_format' THEN expected_format
         END AS expected
     FROM rule_outcomes
+    WHERE violation_type IS NOT NULL
 ),
 
 resource_tags AS (

@@ -288,8 +288,12 @@ def conform(dataset: Dataset, table: pa.Table) -> pa.Table:
         raise SchemaMismatchError(f"dataset {dataset.name!r}: missing columns {missing}")
     columns = []
     for column in dataset.schema:
+        found = table[column.name]
+        if found.type == column.type:  # a cast is a copy even to the same type
+            columns.append(found)
+            continue
         try:
-            columns.append(table[column.name].cast(column.type))
+            columns.append(found.cast(column.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise SchemaMismatchError(
                 f"dataset {dataset.name!r}: column {column.name!r} of type {table[column.name].type} "

@@ -31,22 +31,33 @@ from tag_compliance.policy import TaggingPolicy
 # Run in this order; each name is a file in include/sql and the table its result becomes.
 SCORING_STEPS: tuple[str, ...] = (
     "snapshot",
+    "applicable_rules",
     "tag_checks",
     "failed_checks",
     "failed_check_rows",
     "violations",
     "exempted_violations",
     "resource_costs",
+    "resource_violations",
     "resource_compliance",
     "compliance_summary",
     "attribution_gap",
     "resource_compliance_rows",
 )
 
-# Steps that are views, not tables: the snapshot (read from the files by each step that needs
-# it, columns pushed down) and the outputs no later step reads (streamed into the lake writer).
+# Steps that are views, not tables: the snapshot and resource_compliance (read from the files
+# by each step that needs them, columns pushed down), the checks (read once, by failed_checks)
+# and the outputs no later step reads (streamed into the lake writer).
 VIEW_STEPS = frozenset(
-    {"snapshot", "failed_check_rows", "violations", "exempted_violations", "resource_compliance_rows"}
+    {
+        "snapshot",
+        "tag_checks",
+        "resource_compliance",
+        "failed_check_rows",
+        "violations",
+        "exempted_violations",
+        "resource_compliance_rows",
+    }
 )
 
 # The steps whose results are written to the lake, and where. Only the dataset's columns are
