@@ -32,6 +32,7 @@ from pathlib import Path
 BENCH_DAY = date(2026, 11, 30)
 DEFAULT_SIZES = (100_000, 300_000, 1_000_000)
 CONTENDERS = ("scan", "score", "python")
+HISTORY_DAYS = 30
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -123,7 +124,79 @@ def measure_python(lake_root: Path) -> dict[str, object]:
     return {"seconds": time.perf_counter() - started, "resources": resources, "violations": dict(counts)}
 
 
-MEASURES = {"scan": measure_scan, "score": measure_score, "python": measure_python}
+def _history_warehouse(lake_root: Path) -> Path:
+    return lake_root.parent / f"{lake_root.name}.duckdb"
+
+
+def latest_day_query(view: str, columns: list[str]) -> str:
+    """What a user asks of a view for the latest day: its rows of that day (by the view's own
+    date column), every column. Names come from the warehouse's catalogue, never from data."""
+    for column in ("snapshot_date", "last_seen", "usage_date", "run_date"):
+        if column in columns:
+            return f'SELECT * FROM "{view}" WHERE "{column}" = $day'
+    return f'SELECT * FROM "{view}"'
+
+
+def measure_views(lake_root: Path) -> dict[str, object]:
+    """Every public view of the history lake's warehouse, latest day, rows consumed as Arrow."""
+    from tag_compliance.warehouse import connect_read_only
+
+    timings: dict[str, float] = {}
+    rows: dict[str, int] = {}
+    with connect_read_only(_history_warehouse(lake_root)) as con:
+        views = [
+            name
+            for (name,) in con.execute(
+                "SELECT view_name FROM duckdb_views() "
+                "WHERE NOT internal AND database_name = current_database() ORDER BY view_name"
+            ).fetchall()
+        ]
+        for view in views:
+            columns = [row[0] for row in con.execute(f'DESCRIBE "{view}"').fetchall()]
+            query = latest_day_query(view, columns)
+            params = {"day": BENCH_DAY} if "$day" in query else {}
+            started = time.perf_counter()
+            reader = con.execute(query, params).to_arrow_reader(lake_batch_rows())
+            rows[view] = sum(batch.num_rows for batch in reader)
+            timings[view] = time.perf_counter() - started
+    return {"seconds": sum(timings.values()), "views": timings, "rows": rows}
+
+
+def lake_batch_rows() -> int:
+    from tag_compliance import lake
+
+    return lake.ROW_GROUP_ROWS
+
+
+def measure_scan_history(lake_root: Path) -> dict[str, object]:
+    """The bare scan of every day's tag maps: the floor of a view that reads every day."""
+    import duckdb
+
+    from tag_compliance import lake
+    from tag_compliance.scoring import snapshot_files
+
+    files = [
+        path
+        for day in lake.committed_keys(lake_root, lake.SNAPSHOT)
+        for path in snapshot_files(lake_root, day)
+    ]
+    started = time.perf_counter()
+    with duckdb.connect() as con:
+        resources, tags = con.execute(
+            "SELECT count(*), sum(cardinality(tags)) FROM read_parquet($files)", {"files": files}
+        ).fetchone()
+    return {"seconds": time.perf_counter() - started, "resources": resources, "tags": int(tags or 0)}
+
+
+MEASURES = {
+    "scan": measure_scan,
+    "score": measure_score,
+    "python": measure_python,
+    "views": measure_views,
+    "scan-history": measure_scan_history,
+}
+HISTORY_CONTENDERS = ("scan", "scan-history", "views", "score")
+"""On the history lake: ``score`` there is the one-day rescore (a backfill's work per day)."""
 
 
 def run_child(contender: str, lake_root: Path) -> dict[str, object]:
@@ -140,6 +213,62 @@ def run_child(contender: str, lake_root: Path) -> dict[str, object]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def ensure_history(lake_root: Path, days: int, size: int) -> None:
+    """The history lake: ``days`` daily snapshots ending on BENCH_DAY, each scored as the DAG
+    scores it, and its warehouse published. Generated once and reused, like the other lakes."""
+    from datetime import timedelta
+
+    from bench.synthetic import POLICY_DATA, write_history
+    from tag_compliance.config import Settings
+    from tag_compliance.pipeline import score
+    from tag_compliance.scoring import scored_dates
+    from tag_compliance.warehouse import publish_warehouse
+
+    written = write_history(lake_root, BENCH_DAY - timedelta(days=days - 1), days, size)
+    policy_file = lake_root.parent / f"{lake_root.name}-policy.json"
+    policy_file.write_text(json.dumps(POLICY_DATA), encoding="utf-8")
+    settings = Settings(lake=lake_root, policy=policy_file)
+    done = set(scored_dates(lake_root))
+    for day in written:
+        if day not in done:
+            score(day.isoformat(), settings=settings)
+    publish_warehouse(lake_root, _history_warehouse(lake_root))
+
+
+def history_table(medians: dict[str, dict[str, object]], days: int, size: int, repeat: int):
+    """Views, latest day, over the history lake; and the one-day rescore."""
+    from rich.table import Table
+
+    scan = float(medians["scan"]["seconds"])
+    scan_all = float(medians["scan-history"]["seconds"])
+    table = Table(
+        title=f"History: {days} daily snapshots of {size:,} resources, latest day, median of {repeat}"
+    )
+    for column in ("what", "rows", "seconds", "x scan of a day", "x scan of every day"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    table.add_row("scan: one day's tag maps", f"{size:,}", f"{scan:.2f}", "1.0", f"{scan / scan_all:.2f}")
+    table.add_row(
+        f"scan: {days} days' tag maps", f"{size * days:,}", f"{scan_all:.2f}", f"{scan_all / scan:.1f}", "1.0"
+    )
+    for view, seconds in sorted(medians["views"]["views"].items()):
+        table.add_row(
+            f"view {view}",
+            f"{medians['views']['rows'][view]:,}",
+            f"{seconds:.2f}",
+            f"{seconds / scan:.1f}",
+            f"{seconds / scan_all:.2f}",
+        )
+    rescore = float(medians["score"]["seconds"])
+    table.add_row(
+        "one-day rescore (score again, outputs replaced)",
+        f"{size:,}",
+        f"{rescore:.2f}",
+        f"{rescore / scan:.1f}",
+        f"{rescore / scan_all:.2f}",
+    )
+    return table
+
+
 def growth_exponent(sizes: list[int], seconds: list[float]) -> float | None:
     if len(sizes) < 2 or seconds[0] <= 0:
         return None
@@ -148,12 +277,18 @@ def growth_exponent(sizes: list[int], seconds: list[float]) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench")
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ",".join(map(str, DEFAULT_SIZES))))
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")))
     parser.add_argument("--json", type=Path, help="also write the medians here")
+    parser.add_argument(
+        "--history-days", type=int, default=int(os.environ.get("BENCH_HISTORY_DAYS", str(HISTORY_DAYS)))
+    )
+    parser.add_argument(
+        "--history-size", type=int, default=int(os.environ.get("BENCH_HISTORY_SIZE", str(DEFAULT_SIZES[-1])))
+    )
     args = parser.parse_args(argv)
     if args.child:
         measured = MEASURES[args.child](args.lake)
@@ -231,12 +366,36 @@ def main(argv: list[str] | None = None) -> int:
         Console().print(
             f"growth exponent {sizes[0]:,} -> {sizes[-1]:,} resources: " + ", ".join(print_growth)
         )
+    results: dict[str, object] = {
+        f"{size}/{contender}": value for (size, contender), value in medians.items()
+    }
+    if args.history_days > 0:
+        history = args.data_dir / f"history-{args.history_days}x{args.history_size}"
+        with console.status(
+            f"generating and scoring {args.history_days} days of {args.history_size:,} resources"
+        ):
+            ensure_history(history, args.history_days, args.history_size)
+        history_runs: dict[str, list[dict[str, object]]] = {}
+        for repetition in range(args.repeat):
+            for contender in HISTORY_CONTENDERS:
+                with console.status(f"history run {repetition + 1}/{args.repeat}: {contender}"):
+                    history_runs.setdefault(contender, []).append(run_child(contender, history))
+        history_medians: dict[str, dict[str, object]] = {
+            contender: {
+                "seconds": statistics.median(float(run["seconds"]) for run in measured),
+                "peak_rss": statistics.median(int(run["peak_rss"]) for run in measured),
+            }
+            for contender, measured in history_runs.items()
+        }
+        history_medians["views"]["views"] = {
+            view: statistics.median(float(run["views"][view]) for run in history_runs["views"])
+            for view in history_runs["views"][0]["views"]
+        }
+        history_medians["views"]["rows"] = history_runs["views"][0]["rows"]
+        out.print(history_table(history_medians, args.history_days, args.history_size, args.repeat))
+        results["history"] = history_medians
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {f"{size}/{contender}": value for (size, contender), value in medians.items()}, indent=2
-            )
-        )
+        args.json.write_text(json.dumps(results, indent=2))
     return 0
 
 

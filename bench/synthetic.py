@@ -166,3 +166,43 @@ def ensure_snapshot(root: Path, day: date, resources: int, seed: int = 12) -> Pa
     if lake.read_commit(root, lake.SNAPSHOT, day) is None:
         write_snapshot(root, day, resources, seed)
     return root
+
+
+def write_history(root: Path, first_day: date, days: int, resources: int, seed: int = 12) -> list[date]:
+    """``days`` daily snapshots from ``first_day``: the same estate each day, collected that day,
+    with one more (account, region, service) partition retagged each day and kept so (about
+    0.7% of the resources a day: a team fixing, or breaking, its tags), so drift and episodes
+    have something to find. Snapshots already committed are kept; returns the days."""
+    parts = partitions()
+    counts = list(_counts(resources, len(parts)))
+    base: list[pa.Table] | None = None
+    retagged: dict[tuple[int, int], pa.Table] = {}
+    written = []
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        written.append(day)
+        if lake.read_commit(root, lake.SNAPSHOT, day) is not None:
+            continue
+        collected_at = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=2)
+        if base is None:  # generated once; each day restamps it, with the partitions retagged so far
+            base = [
+                _partition_rows(part, count, seed, collected_at)
+                for part, count in zip(parts, counts, strict=True)
+            ]
+        tables = []
+        for index, (part, count) in enumerate(zip(parts, counts, strict=True)):
+            # The last day up to this one that retagged this partition (day n retags partition n).
+            last_retag = max((n for n in range(1, offset + 1) if n % len(parts) == index), default=0)
+            if last_retag and (index, last_retag) not in retagged:
+                retagged[index, last_retag] = _partition_rows(part, count, seed + last_retag, collected_at)
+            rows = retagged[index, last_retag] if last_retag else base[index]
+            rows = rows.set_column(0, "collected_at", pa.array([collected_at] * count, lake.UTC_TIMESTAMP))
+            partition = {
+                "snapshot_date": day,
+                "account_id": part.account_id,
+                "region": part.region,
+                "service": part.service,
+            }
+            tables.append((lake.RESOURCES, partition, rows))
+        lake.write_and_commit(root, lake.SNAPSHOT, day, tables)
+    return written

@@ -51,11 +51,46 @@ def test_the_synthetic_lake_holds_every_key_state_at_about_its_rate(tmp_path: Pa
 def test_the_bench_runs_and_agrees_with_its_reference(tmp_path: Path, capsys) -> None:
     out = tmp_path / "medians.json"
     assert (
-        run.main(["--sizes", "1500,3000", "--repeat", "1", "--data-dir", str(tmp_path), "--json", str(out)])
+        run.main(
+            [
+                *("--sizes", "1500,3000", "--repeat", "1", "--data-dir", str(tmp_path), "--json", str(out)),
+                *("--history-days", "3", "--history-size", "1500"),
+            ]
+        )
         == 0
     )
     printed = capsys.readouterr().out
     assert "Scoring one snapshot" in printed and "growth exponent" in printed
+    assert "History: 3 daily snapshots of 1,500 resources" in printed and "one-day rescore" in printed
     medians = json.loads(out.read_text())
+    history = medians.pop("history")
     assert set(medians) == {f"{size}/{contender}" for size in (1500, 3000) for contender in run.CONTENDERS}
     assert all(value["peak_rss"] > 0 for value in medians.values())
+    # Every public view was asked for the latest day, and the history views found that day's rows.
+    assert set(run.HISTORY_CONTENDERS) <= set(history)
+    views = history["views"]["rows"]
+    assert {"violations", "resource_compliance", "compliance_trend", "tag_drift", "violation_history"} <= set(
+        views
+    )
+    assert views["resource_compliance"] == 1500
+    assert views["tag_drift"] > 0  # the day retagged one partition
+    assert views["violation_history"] > 0
+
+
+def test_history_days_differ_by_one_retagged_partition(tmp_path: Path) -> None:
+    days = synthetic.write_history(tmp_path, date(2026, 11, 1), 3, 1500)
+    assert len(days) == 3
+    with duckdb.connect() as con:
+        snapshots = [
+            dict(
+                con.execute(
+                    "SELECT arn, tags FROM read_parquet($f)",
+                    {"f": lake.read_commit(tmp_path, lake.SNAPSHOT, day).paths(tmp_path, lake.RESOURCES)},
+                ).fetchall()
+            )
+            for day in days
+        ]
+    assert set(snapshots[0]) == set(snapshots[1]) == set(snapshots[2])  # the same estate every day
+    changed = [sum(snapshots[n][arn] != snapshots[n - 1][arn] for arn in snapshots[0]) for n in (1, 2)]
+    partition_size = 1500 // len(synthetic.partitions())
+    assert all(0 < count <= partition_size for count in changed), changed

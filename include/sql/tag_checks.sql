@@ -8,11 +8,11 @@
 -- tag_key (NULL for the tag limit), violation_type, severity, current_value, expected.
 -- Globs arrive as LIKE patterns escaped with '\'; "ignoring case" means comparing lower().
 WITH
-rule_key_lookups AS NOT MATERIALIZED (
+rule_key_lookups AS (
     -- What the resource carries for each applying rule: the value under the exact key, or
     -- else the smallest key that equals the rule's key ignoring case (searched for only when
-    -- the exact key is absent). The tag map is read here and nowhere else in the rule checks;
-    -- recomputed for each use rather than stored, as it is one row per (resource, rule).
+    -- the exact key is absent). Read once, streaming: one row per (resource, rule) is never
+    -- stored.
     SELECT
         snapshot.resource_key,
         rules.rule_id,
@@ -32,11 +32,17 @@ rule_key_lookups AS NOT MATERIALIZED (
 ),
 
 distinct_rule_values AS (
+    -- The values the rules' keys carry, each (rule, value) once: a pass of its own over the
+    -- exact lookups, cheaper than storing rule_key_lookups to read it twice.
     SELECT DISTINCT
-        rule_id,
-        exact_value
-    FROM rule_key_lookups
-    WHERE has_exact_key
+        rules.rule_id,
+        map_extract_value(snapshot.tags, rules.tag_key) AS exact_value
+    FROM snapshot
+    JOIN applicable_rules AS applicable
+        ON applicable.resource_type IS NOT DISTINCT FROM snapshot.resource_type
+    JOIN policy_rules AS rules
+        ON rules.rule_id = applicable.rule_id
+    WHERE map_contains(snapshot.tags, rules.tag_key)
 ),
 
 value_checks AS (
