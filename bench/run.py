@@ -137,29 +137,33 @@ def latest_day_query(view: str, columns: list[str]) -> str:
     return f'SELECT * FROM "{view}"'
 
 
-def measure_views(lake_root: Path) -> dict[str, object]:
-    """Every public view of the history lake's warehouse, latest day, rows consumed as Arrow."""
+def public_views(lake_root: Path) -> list[str]:
     from tag_compliance.warehouse import connect_read_only
 
-    timings: dict[str, float] = {}
-    rows: dict[str, int] = {}
     with connect_read_only(_history_warehouse(lake_root)) as con:
-        views = [
+        return [
             name
             for (name,) in con.execute(
                 "SELECT view_name FROM duckdb_views() "
                 "WHERE NOT internal AND database_name = current_database() ORDER BY view_name"
             ).fetchall()
         ]
-        for view in views:
-            columns = [row[0] for row in con.execute(f'DESCRIBE "{view}"').fetchall()]
-            query = latest_day_query(view, columns)
-            params = {"day": BENCH_DAY} if "$day" in query else {}
-            started = time.perf_counter()
-            reader = con.execute(query, params).to_arrow_reader(lake_batch_rows())
-            rows[view] = sum(batch.num_rows for batch in reader)
-            timings[view] = time.perf_counter() - started
-    return {"seconds": sum(timings.values()), "views": timings, "rows": rows}
+
+
+def measure_view(lake_root: Path, view: str) -> dict[str, object]:
+    """One public view of the history lake's warehouse, latest day, rows consumed as Arrow, with
+    the DuckDB memory limit the DAG uses (beyond it, DuckDB spills)."""
+    from tag_compliance.config import Settings
+    from tag_compliance.warehouse import connect_read_only
+
+    with connect_read_only(_history_warehouse(lake_root), Settings().duckdb_memory_limit) as con:
+        columns = [row[0] for row in con.execute(f'DESCRIBE "{view}"').fetchall()]
+        query = latest_day_query(view, columns)
+        params = {"day": BENCH_DAY} if "$day" in query else {}
+        started = time.perf_counter()
+        reader = con.execute(query, params).to_arrow_reader(lake_batch_rows())
+        rows = sum(batch.num_rows for batch in reader)
+        return {"seconds": time.perf_counter() - started, "rows": rows}
 
 
 def lake_batch_rows() -> int:
@@ -192,22 +196,30 @@ MEASURES = {
     "scan": measure_scan,
     "score": measure_score,
     "python": measure_python,
-    "views": measure_views,
+    "view": measure_view,
     "scan-history": measure_scan_history,
 }
-HISTORY_CONTENDERS = ("scan", "scan-history", "views", "score")
+HISTORY_CONTENDERS = ("scan", "scan-history", "score")
 """On the history lake: ``score`` there is the one-day rescore (a backfill's work per day)."""
 
 
-def run_child(contender: str, lake_root: Path) -> dict[str, object]:
-    """One measurement in a fresh process: its own start, its own peak RSS."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--child", contender, "--lake", str(lake_root)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
-    )
+def run_child(
+    contender: str, lake_root: Path, view: str | None = None, timeout: float | None = None
+) -> dict[str, object]:
+    """One measurement in a fresh process: its own start, its own peak RSS. Past ``timeout``
+    seconds the process is stopped and the measurement says so ({"timed_out": seconds})."""
+    command = [sys.executable, "-m", "bench.run", "--child", contender, "--lake", str(lake_root)]
+    try:
+        done = subprocess.run(
+            [*command, *(("--view", view) if view else ())],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"timed_out": timeout}
     if done.returncode != 0:
         raise SystemExit(f"bench: {contender} on {lake_root} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -235,6 +247,19 @@ def ensure_history(lake_root: Path, days: int, size: int) -> None:
     publish_warehouse(lake_root, _history_warehouse(lake_root))
 
 
+def _medians(runs: list[dict[str, object]]) -> dict[str, object]:
+    timed_out = [run for run in runs if "timed_out" in run]
+    if timed_out:
+        return timed_out[0]
+    medians: dict[str, object] = {
+        "seconds": statistics.median(float(run["seconds"]) for run in runs),
+        "peak_rss": statistics.median(int(run["peak_rss"]) for run in runs),
+    }
+    if "rows" in runs[0]:
+        medians["rows"] = runs[0]["rows"]
+    return medians
+
+
 def history_table(medians: dict[str, dict[str, object]], days: int, size: int, repeat: int):
     """Views, latest day, over the history lake; and the one-day rescore."""
     from rich.table import Table
@@ -244,28 +269,31 @@ def history_table(medians: dict[str, dict[str, object]], days: int, size: int, r
     table = Table(
         title=f"History: {days} daily snapshots of {size:,} resources, latest day, median of {repeat}"
     )
-    for column in ("what", "rows", "seconds", "x scan of a day", "x scan of every day"):
+    for column in ("what", "rows", "seconds", "peak RSS MiB", "x scan of a day", "x scan of every day"):
         table.add_column(column, justify="left" if column == "what" else "right")
-    table.add_row("scan: one day's tag maps", f"{size:,}", f"{scan:.2f}", "1.0", f"{scan / scan_all:.2f}")
-    table.add_row(
-        f"scan: {days} days' tag maps", f"{size * days:,}", f"{scan_all:.2f}", f"{scan_all / scan:.1f}", "1.0"
-    )
-    for view, seconds in sorted(medians["views"]["views"].items()):
+
+    def add(what: str, rows: int, measured: dict[str, object]) -> None:
+        if "timed_out" in measured:
+            limit = float(measured["timed_out"])
+            table.add_row(
+                what, "", f"> {limit:.0f}", "", f"> {limit / scan:.0f}", f"> {limit / scan_all:.1f}"
+            )
+            return
+        seconds = float(measured["seconds"])
         table.add_row(
-            f"view {view}",
-            f"{medians['views']['rows'][view]:,}",
+            what,
+            f"{rows:,}",
             f"{seconds:.2f}",
+            f"{int(measured['peak_rss']) / 2**20:,.0f}",
             f"{seconds / scan:.1f}",
             f"{seconds / scan_all:.2f}",
         )
-    rescore = float(medians["score"]["seconds"])
-    table.add_row(
-        "one-day rescore (score again, outputs replaced)",
-        f"{size:,}",
-        f"{rescore:.2f}",
-        f"{rescore / scan:.1f}",
-        f"{rescore / scan_all:.2f}",
-    )
+
+    add("scan: one day's tag maps", size, medians["scan"])
+    add(f"scan: {days} days' tag maps", size * days, medians["scan-history"])
+    for view, measured in sorted(medians["views"].items()):
+        add(f"view {view}", int(measured.get("rows", 0)), measured)
+    add("one-day rescore (score again, outputs replaced)", size, medians["score"])
     return table
 
 
@@ -279,6 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     parser.add_argument("--child", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--view", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--view-timeout",
+        type=float,
+        default=float(os.environ.get("BENCH_VIEW_TIMEOUT", "300")),
+        help="seconds a view may take before it is reported as timed out",
+    )
     parser.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench")
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ",".join(map(str, DEFAULT_SIZES))))
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")))
@@ -291,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.child:
-        measured = MEASURES[args.child](args.lake)
+        measured = MEASURES[args.child](args.lake, *((args.view,) if args.child == "view" else ()))
         measured["peak_rss"] = _peak_rss_bytes()
         print(json.dumps(measured))
         return 0
@@ -301,97 +336,98 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.synthetic import ensure_snapshot
 
-    sizes = sorted(int(size) for size in args.sizes.split(","))
+    sizes = sorted(int(size) for size in args.sizes.split(",") if size.strip())
     console = Console(stderr=True)
-    lakes = {}
-    for size in sizes:
-        lakes[size] = args.data_dir / f"lake-{size}"
-        with console.status(f"generating {size:,} resources"):
-            ensure_snapshot(lakes[size], BENCH_DAY, size)
-    runs: dict[tuple[int, str], list[dict[str, object]]] = {}
-    for repetition in range(args.repeat):
-        for size in sizes:
-            for contender in CONTENDERS:
-                with console.status(f"run {repetition + 1}/{args.repeat}: {contender} at {size:,}"):
-                    runs.setdefault((size, contender), []).append(run_child(contender, lakes[size]))
-    for size in sizes:
-        scored = [run["violations"] for run in runs[size, "score"]]
-        reference = [run["violations"] for run in runs[size, "python"]]
-        if any(counts != reference[0] for counts in scored + reference):
-            raise SystemExit(
-                f"bench: at {size:,} the score and the Python reference disagree: "
-                f"{scored[0]} vs {reference[0]}"
-            )
-
-    medians = {
-        key: {
-            "seconds": statistics.median(float(run["seconds"]) for run in measured),
-            "peak_rss": statistics.median(int(run["peak_rss"]) for run in measured),
-        }
-        for key, measured in runs.items()
-    }
-    table = Table(title=f"Scoring one snapshot: median of {args.repeat}, five rules, {os.cpu_count()} cores")
-    for column in (
-        "resources",
-        "contender",
-        "seconds",
-        "resources/s",
-        "peak RSS MiB",
-        "x scan",
-        "scan / python",
-    ):
-        table.add_column(column, justify="left" if column == "contender" else "right")
-    for size in sizes:
-        scan = medians[size, "scan"]["seconds"]
-        for contender in CONTENDERS:
-            median = medians[size, contender]
-            table.add_row(
-                f"{size:,}",
-                contender,
-                f"{median['seconds']:.2f}",
-                f"{size / median['seconds']:,.0f}",
-                f"{median['peak_rss'] / 2**20:,.0f}",
-                f"{median['seconds'] / scan:.1f}",
-                f"{medians[size, 'python']['seconds'] / median['seconds']:.1f}",
-            )
-    table.columns[-1].header = "python / this"
-    print_growth = []
-    for contender in CONTENDERS:
-        exponent = growth_exponent(sizes, [medians[size, contender]["seconds"] for size in sizes])
-        if exponent is not None:
-            print_growth.append(f"{contender} {exponent:.2f}")
     out = Console(width=120)  # a table, also when piped to a file
-    out.print(table)
-    if print_growth:
-        Console().print(
-            f"growth exponent {sizes[0]:,} -> {sizes[-1]:,} resources: " + ", ".join(print_growth)
+    results: dict[str, object] = {}
+    if sizes:  # BENCH_SIZES= (empty) measures the history only
+        lakes = {}
+        for size in sizes:
+            lakes[size] = args.data_dir / f"lake-{size}"
+            with console.status(f"generating {size:,} resources"):
+                ensure_snapshot(lakes[size], BENCH_DAY, size)
+        runs: dict[tuple[int, str], list[dict[str, object]]] = {}
+        for repetition in range(args.repeat):
+            for size in sizes:
+                for contender in CONTENDERS:
+                    with console.status(f"run {repetition + 1}/{args.repeat}: {contender} at {size:,}"):
+                        runs.setdefault((size, contender), []).append(run_child(contender, lakes[size]))
+        for size in sizes:
+            scored = [run["violations"] for run in runs[size, "score"]]
+            reference = [run["violations"] for run in runs[size, "python"]]
+            if any(counts != reference[0] for counts in scored + reference):
+                raise SystemExit(
+                    f"bench: at {size:,} the score and the Python reference disagree: "
+                    f"{scored[0]} vs {reference[0]}"
+                )
+
+        medians = {
+            key: {
+                "seconds": statistics.median(float(run["seconds"]) for run in measured),
+                "peak_rss": statistics.median(int(run["peak_rss"]) for run in measured),
+            }
+            for key, measured in runs.items()
+        }
+        table = Table(
+            title=f"Scoring one snapshot: median of {args.repeat}, five rules, {os.cpu_count()} cores"
         )
-    results: dict[str, object] = {
-        f"{size}/{contender}": value for (size, contender), value in medians.items()
-    }
+        for column in (
+            "resources",
+            "contender",
+            "seconds",
+            "resources/s",
+            "peak RSS MiB",
+            "x scan",
+            "scan / python",
+        ):
+            table.add_column(column, justify="left" if column == "contender" else "right")
+        for size in sizes:
+            scan = medians[size, "scan"]["seconds"]
+            for contender in CONTENDERS:
+                median = medians[size, contender]
+                table.add_row(
+                    f"{size:,}",
+                    contender,
+                    f"{median['seconds']:.2f}",
+                    f"{size / median['seconds']:,.0f}",
+                    f"{median['peak_rss'] / 2**20:,.0f}",
+                    f"{median['seconds'] / scan:.1f}",
+                    f"{medians[size, 'python']['seconds'] / median['seconds']:.1f}",
+                )
+        table.columns[-1].header = "python / this"
+        print_growth = []
+        for contender in CONTENDERS:
+            exponent = growth_exponent(sizes, [medians[size, contender]["seconds"] for size in sizes])
+            if exponent is not None:
+                print_growth.append(f"{contender} {exponent:.2f}")
+        out.print(table)
+        if print_growth:
+            Console().print(
+                f"growth exponent {sizes[0]:,} -> {sizes[-1]:,} resources: " + ", ".join(print_growth)
+            )
+        results.update({f"{size}/{contender}": value for (size, contender), value in medians.items()})
     if args.history_days > 0:
         history = args.data_dir / f"history-{args.history_days}x{args.history_size}"
         with console.status(
             f"generating and scoring {args.history_days} days of {args.history_size:,} resources"
         ):
             ensure_history(history, args.history_days, args.history_size)
+        views = public_views(history)
         history_runs: dict[str, list[dict[str, object]]] = {}
+        view_runs: dict[str, list[dict[str, object]]] = {}
         for repetition in range(args.repeat):
             for contender in HISTORY_CONTENDERS:
                 with console.status(f"history run {repetition + 1}/{args.repeat}: {contender}"):
                     history_runs.setdefault(contender, []).append(run_child(contender, history))
+            for view in views:
+                if any("timed_out" in run for run in view_runs.get(view, ())):
+                    continue  # once over the time allowed is enough to say so
+                with console.status(f"history run {repetition + 1}/{args.repeat}: view {view}"):
+                    view_runs.setdefault(view, []).append(run_child("view", history, view, args.view_timeout))
         history_medians: dict[str, dict[str, object]] = {
-            contender: {
-                "seconds": statistics.median(float(run["seconds"]) for run in measured),
-                "peak_rss": statistics.median(int(run["peak_rss"]) for run in measured),
-            }
-            for contender, measured in history_runs.items()
+            contender: _medians(measured) for contender, measured in history_runs.items()
         }
-        history_medians["views"]["views"] = {
-            view: statistics.median(float(run["views"][view]) for run in history_runs["views"])
-            for view in history_runs["views"][0]["views"]
-        }
-        history_medians["views"]["rows"] = history_runs["views"][0]["rows"]
+        history_medians["views"] = {view: _medians(measured) for view, measured in view_runs.items()}
         out.print(history_table(history_medians, args.history_days, args.history_size, args.repeat))
         results["history"] = history_medians
     if args.json:

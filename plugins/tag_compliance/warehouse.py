@@ -546,8 +546,9 @@ def _directory(path: Path) -> str:
     return str(path).rstrip(os.sep) + os.sep
 
 
-def connect_read_only(warehouse: Path | str) -> duckdb.DuckDBPyConnection:
-    """The warehouse, read-only, with DuckDB's external access off but for reading the lake.
+def connect_read_only(warehouse: Path | str, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-only, with DuckDB's external access off but for reading the lake;
+    ``memory_limit`` bounds DuckDB before the settings are locked (beyond it, it spills).
 
     The whole lake root is allowed (not each dataset), so layers below it that the views read
     work too. Extensions are neither auto-installed nor auto-loaded, and ``lock_configuration``
@@ -560,7 +561,10 @@ def connect_read_only(warehouse: Path | str) -> duckdb.DuckDBPyConnection:
     plain connection already open there. Spill files go where DuckDB puts them for the file.
     """
     path = Path(warehouse).resolve()
-    con = duckdb.connect(":memory:", config=_CONNECT_CONFIG)
+    config: dict[str, str | bool] = dict(_CONNECT_CONFIG)
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
+    con = duckdb.connect(":memory:", config=config)
     try:
         con.execute(f"ATTACH {_literal(str(path))} AS {_identifier(WAREHOUSE_ALIAS)} (READ_ONLY)")
         con.execute(f"USE {_identifier(WAREHOUSE_ALIAS)}")
