@@ -37,6 +37,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _peak_rss_bytes() -> int:
+    """This process's own peak: VmHWM is reset by exec, where getrusage's ru_maxrss keeps the
+    parent's peak across it (so a child would report at least the parent's size)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
@@ -47,14 +52,18 @@ def _files(lake_root: Path) -> list[str]:
 
 
 def measure_scan(lake_root: Path) -> dict[str, object]:
+    return _scan_tags(_files(lake_root))
+
+
+def _scan_tags(files: list[str]) -> dict[str, object]:
+    """The floor: DuckDB decoding the tag maps of these files and nothing else."""
     import duckdb
 
-    files = _files(lake_root)
     started = time.perf_counter()
     with duckdb.connect() as con:
         resources, tags = con.execute(
             "SELECT count(*), sum(cardinality(tags)) FROM read_parquet($files)", {"files": files}
-        ).fetchone()
+        ).fetchall()[0]
     return {"seconds": time.perf_counter() - started, "resources": resources, "tags": int(tags or 0)}
 
 
@@ -174,22 +183,11 @@ def lake_batch_rows() -> int:
 
 def measure_scan_history(lake_root: Path) -> dict[str, object]:
     """The bare scan of every day's tag maps: the floor of a view that reads every day."""
-    import duckdb
-
     from tag_compliance import lake
     from tag_compliance.scoring import snapshot_files
 
-    files = [
-        path
-        for day in lake.committed_keys(lake_root, lake.SNAPSHOT)
-        for path in snapshot_files(lake_root, day)
-    ]
-    started = time.perf_counter()
-    with duckdb.connect() as con:
-        resources, tags = con.execute(
-            "SELECT count(*), sum(cardinality(tags)) FROM read_parquet($files)", {"files": files}
-        ).fetchone()
-    return {"seconds": time.perf_counter() - started, "resources": resources, "tags": int(tags or 0)}
+    days = lake.committed_keys(lake_root, lake.SNAPSHOT)
+    return _scan_tags([path for day in days for path in snapshot_files(lake_root, day)])
 
 
 MEASURES = {
@@ -220,6 +218,8 @@ def run_child(
         )
     except subprocess.TimeoutExpired:
         return {"timed_out": timeout}
+    if done.returncode != 0 and view is not None:  # one view failing is a result, not the end
+        return {"failed": done.stderr.strip().splitlines()[-1][:200] if done.stderr.strip() else "no output"}
     if done.returncode != 0:
         raise SystemExit(f"bench: {contender} on {lake_root} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -248,7 +248,7 @@ def ensure_history(lake_root: Path, days: int, size: int) -> None:
 
 
 def _medians(runs: list[dict[str, object]]) -> dict[str, object]:
-    timed_out = [run for run in runs if "timed_out" in run]
+    timed_out = [run for run in runs if "timed_out" in run or "failed" in run]
     if timed_out:
         return timed_out[0]
     medians: dict[str, object] = {
@@ -264,6 +264,8 @@ def history_table(medians: dict[str, dict[str, object]], days: int, size: int, r
     """Views, latest day, over the history lake; and the one-day rescore."""
     from rich.table import Table
 
+    from tag_compliance.config import Settings
+
     scan = float(medians["scan"]["seconds"])
     scan_all = float(medians["scan-history"]["seconds"])
     table = Table(
@@ -273,6 +275,11 @@ def history_table(medians: dict[str, dict[str, object]], days: int, size: int, r
         table.add_column(column, justify="left" if column == "what" else "right")
 
     def add(what: str, rows: int, measured: dict[str, object]) -> None:
+        if "failed" in measured:
+            error = str(measured["failed"])
+            reason = "out of memory" if "Out of Memory" in error else "failed"
+            table.add_row(what, "", reason, f"limit {Settings().duckdb_memory_limit}", "", "")
+            return
         if "timed_out" in measured:
             limit = float(measured["timed_out"])
             table.add_row(
@@ -420,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                 with console.status(f"history run {repetition + 1}/{args.repeat}: {contender}"):
                     history_runs.setdefault(contender, []).append(run_child(contender, history))
             for view in views:
-                if any("timed_out" in run for run in view_runs.get(view, ())):
+                if any("timed_out" in run or "failed" in run for run in view_runs.get(view, ())):
                     continue  # once over the time allowed is enough to say so
                 with console.status(f"history run {repetition + 1}/{args.repeat}: view {view}"):
                     view_runs.setdefault(view, []).append(run_child("view", history, view, args.view_timeout))
