@@ -162,6 +162,7 @@ def public_views(lake_root: Path) -> list[str]:
 def measure_view(lake_root: Path, view: str) -> dict[str, object]:
     """One public view of the history lake's warehouse, latest day, rows consumed as Arrow, with
     the DuckDB memory limit the DAG uses (beyond it, DuckDB spills)."""
+    from tag_compliance import lake
     from tag_compliance.config import Settings
     from tag_compliance.warehouse import connect_read_only
 
@@ -170,15 +171,9 @@ def measure_view(lake_root: Path, view: str) -> dict[str, object]:
         query = latest_day_query(view, columns)
         params = {"day": BENCH_DAY} if "$day" in query else {}
         started = time.perf_counter()
-        reader = con.execute(query, params).to_arrow_reader(lake_batch_rows())
+        reader = con.execute(query, params).to_arrow_reader(lake.ROW_GROUP_ROWS)
         rows = sum(batch.num_rows for batch in reader)
         return {"seconds": time.perf_counter() - started, "rows": rows}
-
-
-def lake_batch_rows() -> int:
-    from tag_compliance import lake
-
-    return lake.ROW_GROUP_ROWS
 
 
 def measure_scan_history(lake_root: Path) -> dict[str, object]:
@@ -368,13 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{scored[0]} vs {reference[0]}"
                 )
 
-        medians = {
-            key: {
-                "seconds": statistics.median(float(run["seconds"]) for run in measured),
-                "peak_rss": statistics.median(int(run["peak_rss"]) for run in measured),
-            }
-            for key, measured in runs.items()
-        }
+        medians = {key: _medians(measured) for key, measured in runs.items()}
         table = Table(
             title=f"Scoring one snapshot: median of {args.repeat}, five rules, {os.cpu_count()} cores"
         )
