@@ -307,6 +307,10 @@ def test_killing_a_collection_never_shows_a_partial_snapshot(
     columns = ", ".join(name for name in VIEW_COLUMNS["resources"] if name != "collected_at")
 
     def day_2_state() -> tuple[date | None, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        # tag_drift is computed when the warehouse is published (the DAG's next step): publish
+        # what the lake now holds, so a kill at any moment shows the old state or the new one (the
+        # harness restores the lake of before between kills: days may go).
+        publish_warehouse(lake_root, warehouse, allow_missing_days=True)
         resources = view_rows(warehouse, f"(SELECT {columns} FROM resources)", "snapshot_date = ?", [day_2])
         drift = view_rows(warehouse, "tag_drift", "snapshot_date = ?", [day_2])
         return latest_snapshot_on_or_before(lake_root, day_2), resources, drift

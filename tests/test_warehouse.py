@@ -36,12 +36,13 @@ DATASET_VIEWS = [
     "compliance_summary",
     "attribution_gap",
     "api_calls",
+    "tag_drift",  # precomputed per day by history.refresh since issue 12
+    "violation_changes",
 ]
 VIEWS = [
     *DATASET_VIEWS,
     "untagged_spend",
     "compliance_trend",
-    "tag_drift",
     "violation_history",
     "tag_suggestions",
 ]
@@ -172,6 +173,7 @@ def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) ->
         "untagged_spend": 0,
         "compliance_trend": 20,  # one row per summary row, none with a previous snapshot
         "tag_drift": 0,  # a single inventory
+        "violation_changes": 15,  # on the first scored day every violation opens
         "violation_history": 15,  # every violation is a one-snapshot open episode
         "tag_suggestions": 5,  # the violations of ec2 instances: other ec2 instances carry valid values
     }

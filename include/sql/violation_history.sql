@@ -1,58 +1,37 @@
 -- Produces: violation_history — one row per violation episode, from first seen to resolved or still open.
 --
--- Inputs: the warehouse views `violations` and `resource_compliance`. The scored dates are the
--- distinct snapshot_dates of resource_compliance, in order (calendar days without a scored snapshot
--- do not break an episode). A violation is (account_id, region, resource_type, resource_id,
+-- Inputs: the warehouse views `violation_changes` (each scored day's violations opened, resolved
+-- and updated against the scored day before: the episode bookkeeping, refreshed at every publish)
+-- and `compliance_summary` (which days are scored). The scored dates are the snapshot_dates with
+-- scored resources (an 'overall' summary row), in order; calendar days without a scored snapshot
+-- do not break an episode. A violation is (account_id, region, resource_type, resource_id,
 -- tag_key, violation_type); an episode is a maximal run of consecutive scored dates on which it
--- appears, so a resource deleted and recreated with the same id and violation has two episodes.
--- arn and severity: as on last_seen (the more severe if the resource is listed twice that day).
--- days_open = last_seen - first_seen + 1 (calendar days).
+-- appears: it starts with an 'opened' change and ends with the next 'resolved' one, so a resource
+-- deleted and recreated with the same id and violation has two episodes.
+-- arn and severity: as on last_seen (the more severe if the resource is listed twice that day):
+-- the episode's latest change carries them (a resolved change carries the values of the day before).
+-- days_open = last_seen - first_seen + 1 (calendar days); snapshots_seen = scored dates from
+-- first_seen to last_seen.
 -- status: 'open' when last_seen is the latest scored date, else 'resolved'; then resolved_on is
 -- the first scored date after last_seen and resolution says why the violation is gone: 'fixed'
 -- (the resource is in resource_compliance on resolved_on) or 'resource_deleted' (it is not);
 -- days_to_resolve = resolved_on - first_seen. All three are NULL for an open episode.
 WITH
 scored_dates AS (
-    SELECT
-        snapshot_date,
-        row_number() OVER (ORDER BY snapshot_date) AS date_position,
-        lead(snapshot_date) OVER (ORDER BY snapshot_date) AS next_scored_date
-    FROM (SELECT DISTINCT snapshot_date FROM resource_compliance)
+    SELECT snapshot_date, row_number() OVER (ORDER BY snapshot_date) AS date_position
+    FROM (SELECT DISTINCT snapshot_date FROM compliance_summary WHERE dimension = 'overall')
 ),
 
-scored_resources AS (
-    -- Which resources each scored date holds.
-    SELECT DISTINCT snapshot_date, account_id, region, resource_type, resource_id
-    FROM resource_compliance
-),
-
-violation_sightings AS (
-    -- Each violation once per scored date it appears on.
-    SELECT
-        violations.account_id,
-        violations.region,
-        violations.resource_type,
-        violations.resource_id,
-        violations.tag_key,
-        violations.violation_type,
-        violations.snapshot_date,
-        scored_dates.date_position,
-        min(violations.arn) AS arn,
-        min(violations.severity) AS severity  -- 'error' < 'warning'
-    FROM violations
-    JOIN scored_dates USING (snapshot_date)
-    GROUP BY ALL
-),
-
-episode_sightings AS (
-    -- Consecutive scored dates of one violation share date_position - (its n-th sighting).
+numbered_changes AS (
+    -- Each change with its episode's number: the 'opened' changes of its violation up to it.
     SELECT
         *,
-        date_position - row_number() OVER (
+        sum(CASE WHEN change = 'opened' THEN 1 ELSE 0 END) OVER (
             PARTITION BY account_id, region, resource_type, resource_id, tag_key, violation_type
             ORDER BY snapshot_date
+            ROWS UNBOUNDED PRECEDING
         ) AS episode
-    FROM violation_sightings
+    FROM violation_changes
 ),
 
 episodes AS (
@@ -66,54 +45,46 @@ episodes AS (
         arg_max(arn, snapshot_date) AS arn,
         arg_max(severity, snapshot_date) AS severity,
         min(snapshot_date) AS first_seen,
-        max(snapshot_date) AS last_seen,
-        count(*) AS snapshots_seen
-    FROM episode_sightings
+        max(snapshot_date) FILTER (WHERE change = 'resolved') AS resolved_on,
+        max(previous_snapshot_date) FILTER (WHERE change = 'resolved') AS resolved_after,
+        max(resolution) FILTER (WHERE change = 'resolved') AS resolution
+    FROM numbered_changes
     GROUP BY account_id, region, resource_type, resource_id, tag_key, violation_type, episode
 ),
 
-resolved_episodes AS (
-    -- Each episode with the scored date after its last: NULL when it is still open.
+bounded_episodes AS (
+    -- An open episode lasts to the latest scored date.
     SELECT
         episodes.*,
-        scored_dates.next_scored_date AS resolved_on
+        coalesce(episodes.resolved_after, (SELECT max(snapshot_date) FROM scored_dates)) AS last_seen
     FROM episodes
-    JOIN scored_dates ON scored_dates.snapshot_date = episodes.last_seen
 )
 
 SELECT
-    resolved_episodes.account_id,
-    resolved_episodes.region,
-    resolved_episodes.resource_type,
-    resolved_episodes.resource_id,
-    resolved_episodes.arn,
-    resolved_episodes.tag_key,
-    resolved_episodes.violation_type,
-    resolved_episodes.severity,
-    resolved_episodes.first_seen,
-    resolved_episodes.last_seen,
-    resolved_episodes.snapshots_seen,
-    resolved_episodes.last_seen - resolved_episodes.first_seen + 1 AS days_open,
-    CASE WHEN resolved_episodes.resolved_on IS NULL THEN 'open' ELSE 'resolved' END AS status,
-    resolved_episodes.resolved_on,
-    CASE
-        WHEN resolved_episodes.resolved_on IS NULL THEN NULL
-        WHEN scored_resources.snapshot_date IS NOT NULL THEN 'fixed'
-        ELSE 'resource_deleted'
-    END AS resolution,
-    resolved_episodes.resolved_on - resolved_episodes.first_seen AS days_to_resolve
-FROM resolved_episodes
-LEFT JOIN scored_resources
-    ON scored_resources.snapshot_date = resolved_episodes.resolved_on
-    AND scored_resources.account_id = resolved_episodes.account_id
-    AND scored_resources.region = resolved_episodes.region
-    AND scored_resources.resource_type = resolved_episodes.resource_type
-    AND scored_resources.resource_id = resolved_episodes.resource_id
+    bounded_episodes.account_id,
+    bounded_episodes.region,
+    bounded_episodes.resource_type,
+    bounded_episodes.resource_id,
+    bounded_episodes.arn,
+    bounded_episodes.tag_key,
+    bounded_episodes.violation_type,
+    bounded_episodes.severity,
+    bounded_episodes.first_seen,
+    bounded_episodes.last_seen,
+    last_scored.date_position - first_scored.date_position + 1 AS snapshots_seen,
+    bounded_episodes.last_seen - bounded_episodes.first_seen + 1 AS days_open,
+    CASE WHEN bounded_episodes.resolved_on IS NULL THEN 'open' ELSE 'resolved' END AS status,
+    bounded_episodes.resolved_on,
+    bounded_episodes.resolution,
+    bounded_episodes.resolved_on - bounded_episodes.first_seen AS days_to_resolve
+FROM bounded_episodes
+JOIN scored_dates AS first_scored ON first_scored.snapshot_date = bounded_episodes.first_seen
+JOIN scored_dates AS last_scored ON last_scored.snapshot_date = bounded_episodes.last_seen
 ORDER BY
-    resolved_episodes.account_id,
-    resolved_episodes.region,
-    resolved_episodes.resource_type,
-    resolved_episodes.resource_id,
-    resolved_episodes.tag_key,
-    resolved_episodes.violation_type,
-    resolved_episodes.first_seen
+    bounded_episodes.account_id,
+    bounded_episodes.region,
+    bounded_episodes.resource_type,
+    bounded_episodes.resource_id,
+    bounded_episodes.tag_key,
+    bounded_episodes.violation_type,
+    bounded_episodes.first_seen

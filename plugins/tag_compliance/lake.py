@@ -43,11 +43,13 @@ MONEY = pa.decimal128(38, 10)
 
 @dataclass(frozen=True)
 class Dataset:
-    """One lake dataset: its name, hive partition keys and the schema of its files."""
+    """One lake dataset: its name, hive partition keys and the schema of its files; ``view_order``
+    is the ORDER BY of its warehouse view (empty: none)."""
 
     name: str
     partition_keys: tuple[str, ...]
     schema: pa.Schema
+    view_order: tuple[str, ...] = ()
 
     def partition_dir(self, root: Path, partition: Mapping[str, object]) -> Path:
         missing = [key for key in self.partition_keys if key not in partition]
@@ -252,6 +254,54 @@ API_CALLS = Dataset(
     ),
 )
 
+# History precomputed by ``history.refresh`` (at every publish), one partition per day, so the
+# views over many days read these small per-day differences instead of every day's full rows.
+_RESOURCE_ORDER = ("snapshot_date", "account_id", "region", "resource_type", "resource_id")
+
+# What changed in an inventory snapshot since the one before it (the tag_drift view).
+TAG_DRIFT = Dataset(
+    "tag_drift",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("previous_snapshot_date", pa.date32()),
+            ("account_id", pa.string()),
+            ("region", pa.string()),
+            ("resource_type", pa.string()),
+            ("resource_id", pa.string()),
+            ("arn", pa.string()),
+            ("change", pa.string()),
+            ("tag_key", pa.string()),
+            ("previous_value", pa.string()),
+            ("value", pa.string()),
+        ]
+    ),
+    view_order=(*_RESOURCE_ORDER, "tag_key NULLS FIRST", "change"),
+)
+
+# Violations that appeared, went away or changed ARN or severity on a scored day against the
+# scored day before it: the episode bookkeeping the violation_history view adds up.
+VIOLATION_CHANGES = Dataset(
+    "violation_changes",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("previous_snapshot_date", pa.date32()),
+            ("account_id", pa.string()),
+            ("region", pa.string()),
+            ("resource_type", pa.string()),
+            ("resource_id", pa.string()),
+            ("arn", pa.string()),
+            ("tag_key", pa.string()),
+            ("violation_type", pa.string()),
+            ("severity", pa.string()),
+            ("change", pa.string()),
+            ("resolution", pa.string()),
+        ]
+    ),
+    view_order=(*_RESOURCE_ORDER, "tag_key NULLS FIRST", "violation_type", "change"),
+)
+
 DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
     for dataset in (
@@ -263,6 +313,8 @@ DATASETS: dict[str, Dataset] = {
         COMPLIANCE_SUMMARY,
         ATTRIBUTION_GAP,
         API_CALLS,
+        TAG_DRIFT,
+        VIOLATION_CHANGES,
     )
 }
 
@@ -420,8 +472,12 @@ SCORES = CommitUnit(
 )
 # A day of Cost Explorer data: one file per source extracted (service, tag, resource).
 DAY_COSTS = CommitUnit("costs", "usage_date", (COSTS,), partial=True)
+# An inventory snapshot's drift, and a scored day's violation changes; each commit's meta names
+# the commits it was computed from, so ``history.refresh`` knows when one is out of date.
+DRIFT = CommitUnit("drift", "snapshot_date", (TAG_DRIFT,))
+CHANGES = CommitUnit("violation_changes", "snapshot_date", (VIOLATION_CHANGES,))
 
-COMMIT_UNITS: tuple[CommitUnit, ...] = (SNAPSHOT, SCORES, DAY_COSTS)
+COMMIT_UNITS: tuple[CommitUnit, ...] = (SNAPSHOT, SCORES, DAY_COSTS, DRIFT, CHANGES)
 COMMITTED_DATASETS: dict[str, CommitUnit] = {
     dataset.name: unit for unit in COMMIT_UNITS for dataset in unit.datasets
 }

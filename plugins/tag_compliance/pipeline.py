@@ -181,11 +181,13 @@ def score(
 
 
 def publish(settings: Settings | None = None) -> str:
+    from tag_compliance.scoring import EngineLimits
     from tag_compliance.warehouse import WarehouseCoverageError, publish_warehouse
 
     settings = settings or get_settings()
+    limits = EngineLimits(settings.duckdb_memory_limit, settings.duckdb_threads)
     try:
-        publish_warehouse(settings.lake, settings.warehouse, settings.publish_allow_missing_days)
+        publish_warehouse(settings.lake, settings.warehouse, settings.publish_allow_missing_days, limits)
     except WarehouseCoverageError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import duckdb
 
-from tag_compliance import lake
+from tag_compliance import history, lake
 from tag_compliance.config import SQL_DIR, get_settings
+from tag_compliance.scoring import EngineLimits
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,38 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "request_cost_usd": "What the requests cost in USD: pages x the API's request price (Cost Explorer "
         "$0.01 per request); 0 for APIs without one.",
     },
+    "tag_drift": {
+        "snapshot_date": "Inventory snapshot (a snapshot_date of resources) where the change was seen.",
+        "previous_snapshot_date": "The inventory snapshot before it (the first one yields no rows).",
+        "account_id": "Account of the resource.",
+        "region": "Region of the resource.",
+        "resource_type": "Type of the resource.",
+        "resource_id": "Id of the resource; (account_id, region, resource_type, resource_id) identify it.",
+        "arn": "ARN of the resource (for resource_deleted: as in the previous snapshot).",
+        "change": "'resource_created' (absent before; its tags are not listed as added), 'resource_deleted' "
+        "(absent now: one row, at the first snapshot without it), 'tag_added', 'tag_removed' or "
+        "'tag_value_changed'. Keys compare exactly: a key whose case changed is removed + added.",
+        "tag_key": "The key added, removed or changed; NULL for resource_created and resource_deleted.",
+        "previous_value": "The key's value in the previous snapshot; NULL when it had no such key.",
+        "value": "The key's value in this snapshot; NULL when it has no such key.",
+    },
+    "violation_changes": {
+        "snapshot_date": "Scored snapshot where the change was seen.",
+        "previous_snapshot_date": "The scored snapshot before it (NULL on the first: every violation opens).",
+        "account_id": "Account of the resource.",
+        "region": "Region of the resource.",
+        "resource_type": "Type of the resource.",
+        "resource_id": "Id of the resource.",
+        "arn": "ARN of the resource: on snapshot_date, or for resolved on previous_snapshot_date.",
+        "tag_key": "As in violations; (resource, tag_key, violation_type) identify a violation.",
+        "violation_type": "As in violations.",
+        "severity": "Severity: on snapshot_date, or for resolved on previous_snapshot_date.",
+        "change": "'opened' (not seen on previous_snapshot_date), 'resolved' (seen then, not now) or "
+        "'updated' (seen on both, with another arn or severity). The episode bookkeeping violation_history "
+        "adds up; brought up to date at every publish.",
+        "resolution": "For resolved: 'fixed' (the resource is still scored on snapshot_date) or "
+        "'resource_deleted'; else NULL.",
+    },
     "untagged_spend": {
         "usage_date": "Day (UTC) the spend was incurred.",
         "account_id": "Linked account.",
@@ -226,21 +259,6 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "violations_change": "violations - the violations at previous_snapshot_date; NULL for the first row.",
         "inventory_as_of": "Date of the inventory scored (see compliance_summary).",
         "policy_version": "Version of the policy the snapshot was scored with.",
-    },
-    "tag_drift": {
-        "snapshot_date": "Inventory snapshot (a snapshot_date of resources) where the change was seen.",
-        "previous_snapshot_date": "The inventory snapshot before it (the first one yields no rows).",
-        "account_id": "Account of the resource.",
-        "region": "Region of the resource.",
-        "resource_type": "Type of the resource.",
-        "resource_id": "Id of the resource; (account_id, region, resource_type, resource_id) identify it.",
-        "arn": "ARN of the resource (for resource_deleted: as in the previous snapshot).",
-        "change": "'resource_created' (absent before; its tags are not listed as added), 'resource_deleted' "
-        "(absent now: one row, at the first snapshot without it), 'tag_added', 'tag_removed' or "
-        "'tag_value_changed'. Keys compare exactly: a key whose case changed is removed + added.",
-        "tag_key": "The key added, removed or changed; NULL for resource_created and resource_deleted.",
-        "previous_value": "The key's value in the previous snapshot; NULL when it had no such key.",
-        "value": "The key's value in this snapshot; NULL when it has no such key.",
     },
     "violation_history": {
         "account_id": "Account of the resource.",
@@ -311,7 +329,6 @@ def views_markdown() -> str:
 DERIVED_VIEWS: tuple[str, ...] = (
     "untagged_spend",
     "compliance_trend",
-    "tag_drift",
     "violation_history",
     "tag_suggestions",
 )
@@ -358,7 +375,8 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
         f"CAST(NULL AS {duckdb_type}) AS {_identifier(name)}" for name, duckdb_type in columns
     )
     unit = lake.COMMITTED_DATASETS.get(dataset.name)
-    has_data = lake.has_commits(lake_root, unit) if unit else lake.has_files(lake_root, dataset)
+    # A commit may list no file (a first inventory has no drift): then the glob would match nothing.
+    has_data = lake.has_files(lake_root, dataset) and (unit is None or lake.has_commits(lake_root, unit))
     if not has_data:
         select_list = ",\n    ".join(
             f"CAST(NULL AS {duckdb_type}) AS {_identifier(name)}" for name, duckdb_type in columns
@@ -391,7 +409,9 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
         f"    SELECT {typed_nulls}{filename_null} WHERE false\n"
         ") AS lake_files"
     )
-    return f"CREATE VIEW {_identifier(dataset.name)} AS\nSELECT\n    {select_list}\nFROM {source}{committed}"
+    order = f"\nORDER BY {', '.join(dataset.view_order)}" if dataset.view_order else ""
+    view = f"CREATE VIEW {_identifier(dataset.name)} AS\nSELECT\n    {select_list}\nFROM {source}"
+    return f"{view}{committed}{order}"
 
 
 def derived_view_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
@@ -465,12 +485,19 @@ def _remove_leftovers(warehouse_path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def publish_warehouse(lake_root: Path, warehouse_path: Path, allow_missing_days: bool = False) -> list[str]:
-    """Build the warehouse file of views over the lake and atomically replace the old one.
+def publish_warehouse(
+    lake_root: Path,
+    warehouse_path: Path,
+    allow_missing_days: bool = False,
+    limits: EngineLimits | None = None,
+) -> list[str]:
+    """Bring the lake's precomputed history up to date (``history.refresh``, within ``limits``),
+    then build the warehouse file of views over the lake and atomically replace the old one.
 
     Returns the names of the views created. Readers that already have the old file open
     keep reading it; new connections get the new one. Refuses (``WarehouseCoverageError``)
-    to replace a warehouse showing days the lake no longer has, unless ``allow_missing_days``.
+    to replace a warehouse showing days the lake no longer has, unless ``allow_missing_days``;
+    then the lake is left as it was too.
     """
     lake_root = Path(lake_root).resolve()
     warehouse_path = Path(warehouse_path).resolve()
@@ -480,6 +507,7 @@ def publish_warehouse(lake_root: Path, warehouse_path: Path, allow_missing_days:
     snapshots = set(lake.committed_keys(lake_root, lake.SNAPSHOT))
     if not allow_missing_days:
         check_coverage(lake_root, warehouse_path, scored, snapshots)
+    history.refresh(lake_root, limits)
     temporary = warehouse_path.with_name(f".{warehouse_path.name}.{uuid.uuid4().hex}.tmp")
     temporary_wal = temporary.with_name(temporary.name + ".wal")
     views = []

@@ -1,3 +1,6 @@
+-- Reference for tests only: the view as one query over every day, before the history was precomputed
+-- per day (plugins/tag_compliance/history.py). tests/test_history_refresh.py checks the two agree.
+--
 -- Produces: tag_drift — per resource, what changed since the previous inventory snapshot.
 --
 -- Input: the warehouse view `resources`. Each inventory snapshot (a distinct snapshot_date of
