@@ -50,14 +50,17 @@ POLICIES = (
     ),
 )
 
-RESOURCES = (
-    (ACCOUNT_1, "us-east-1", "ec2:instance", "i-1"),
-    (ACCOUNT_1, "us-east-1", "ec2:instance", "i-2"),
+RESOURCES = (  # names are their ids: 'i-web01' and 'i-web02' share the prefix 'i-web'
+    (ACCOUNT_1, "us-east-1", "ec2:instance", "i-web01"),
+    (ACCOUNT_1, "us-east-1", "ec2:instance", "i-web02"),
     (ACCOUNT_1, "global", "s3:bucket", "bucket-1"),
-    (ACCOUNT_2, "us-east-1", "ec2:instance", "i-1"),  # same id, other account
+    (ACCOUNT_1, "us-east-1", "ecs:service", "shop/api-1"),  # ECS cluster 'shop'
+    (ACCOUNT_1, "us-east-1", "ecs:service", "shop/api-2"),
+    (ACCOUNT_2, "us-east-1", "ec2:instance", "i-web01"),  # same id, other account
 )
+STACK = "aws:cloudformation:stack-name"
 TAG_CHOICES = st.dictionaries(
-    st.sampled_from(["Owner", "owner", "Env", "Team"]),
+    st.sampled_from(["Owner", "owner", "Env", "Team", STACK]),
     st.sampled_from(["ana", "bob", "eve", "", "prod"]),
     max_size=4,
 )
@@ -74,7 +77,10 @@ def inventory(present: dict[int, dict[str, str]], arn_suffix: str) -> list[dict[
 
 INVENTORIES = st.dictionaries(
     st.sampled_from(DAYS),
-    st.tuples(st.dictionaries(st.integers(0, len(RESOURCES) - 1), TAG_CHOICES), st.sampled_from(["", "/v2"])),
+    st.tuples(
+        st.dictionaries(st.integers(0, len(RESOURCES) - 1), TAG_CHOICES, min_size=2),
+        st.sampled_from(["", "/v2"]),
+    ),
     min_size=1,
 )
 # One step of the pipeline: ("inventory", day), ("score", day, policy index) or ("publish",).
@@ -101,6 +107,7 @@ def reference(warehouse: Path, name: str) -> list[tuple[Any, ...]]:
 def check_views_equal_the_full_history_queries(warehouse: Path) -> None:
     assert query(warehouse, "SELECT * FROM tag_drift") == reference(warehouse, "tag_drift")
     assert query(warehouse, "SELECT * FROM violation_history") == reference(warehouse, "violation_history")
+    assert query(warehouse, "SELECT * FROM tag_suggestions") == reference(warehouse, "tag_suggestions")
 
 
 @settings(
@@ -115,13 +122,25 @@ def check_views_equal_the_full_history_queries(warehouse: Path) -> None:
     steps=[("inventory", DAYS[0]), ("inventory", DAYS[1]), ("score", DAYS[0], 0), ("score", DAYS[1], 1)],
 )
 @example(  # the same, resolved on a third day, so the resolved row carries the later severity
-    inventories={day: ({0: {"Env": "prod", "Owner": "ana" if day == DAYS[2] else ""}}, "") for day in DAYS[:3]},
+    inventories={
+        day: ({0: {"Env": "prod", "Owner": "ana" if day == DAYS[2] else ""}}, "") for day in DAYS[:3]
+    },
     steps=[
         *[("inventory", day) for day in DAYS[:3]],
         ("score", DAYS[0], 0),
         ("score", DAYS[1], 1),
         ("score", DAYS[2], 1),
     ],
+)
+@example(  # suggestions from a name prefix, then from the ECS cluster, kept through a rescore
+    inventories={
+        DAYS[0]: (
+            {0: {"Owner": "ana", "Env": "prod"}, 1: {}, 3: {"Owner": "bob", STACK: "s"}, 4: {STACK: "s"}},
+            "",
+        ),
+        DAYS[1]: ({0: {"Owner": "ana"}, 1: {"owner": "ana"}, 3: {"Owner": "bob"}, 4: {"Owner": "eve"}}, "/2"),
+    },
+    steps=[("inventory", DAYS[0]), ("score", DAYS[0], 0), ("inventory", DAYS[1]), ("score", DAYS[1], 0)],
 )
 def test_precomputed_history_equals_the_full_history_queries(
     tmp_path_factory: pytest.TempPathFactory,
@@ -157,9 +176,10 @@ def build(lake_root: Path, days: tuple[date, ...]) -> None:
 def test_a_daily_run_computes_its_own_day_only(tmp_path: Path) -> None:
     build(tmp_path, DAYS[:3])
     first = history.refresh(tmp_path)
-    assert first.computed == {"tag_drift": list(DAYS[:3]), "violation_changes": list(DAYS[:3])}
+    every = ("tag_drift", "violation_changes", "tag_suggestions")
+    assert first.computed == {name: list(DAYS[:3]) for name in every}
     build(tmp_path, DAYS[3:4])
-    assert history.refresh(tmp_path).computed == {"tag_drift": [DAYS[3]], "violation_changes": [DAYS[3]]}
+    assert history.refresh(tmp_path).computed == {name: [DAYS[3]] for name in every}
     assert history.refresh(tmp_path).computed == {}
 
 
@@ -167,10 +187,16 @@ def test_a_rescore_or_a_backfilled_day_recomputes_that_day_and_the_next(tmp_path
     build(tmp_path, (DAYS[0], DAYS[2], DAYS[4]))
     history.refresh(tmp_path)
     score_snapshot(tmp_path, DAYS[2], POLICIES[1])  # a rescore in the middle
-    assert history.refresh(tmp_path).computed == {"violation_changes": [DAYS[2], DAYS[4]]}
+    assert history.refresh(tmp_path).computed == {
+        "violation_changes": [DAYS[2], DAYS[4]],
+        "tag_suggestions": [DAYS[2]],  # a day's suggestions need that day only
+    }
     # A backfilled day between two scored ones, from the inventory before it: only the scores.
     score_snapshot(tmp_path, DAYS[1], POLICIES[0], inventory_as_of=DAYS[0])
-    assert history.refresh(tmp_path).computed == {"violation_changes": [DAYS[1], DAYS[2]]}
+    assert history.refresh(tmp_path).computed == {
+        "violation_changes": [DAYS[1], DAYS[2]],
+        "tag_suggestions": [DAYS[1]],
+    }
     # A late inventory lands between two others: its drift and the next inventory's.
     write_snapshot(tmp_path, inventory({0: {"Owner": "bob"}}, ""), DAYS[3])
     assert history.refresh(tmp_path).computed == {"tag_drift": [DAYS[3], DAYS[4]]}
@@ -190,9 +216,9 @@ def test_a_new_release_of_the_sql_recomputes_every_day(tmp_path: Path) -> None:
     build(tmp_path, DAYS[:2])
     history.refresh(tmp_path)
     changed = tmp_path / "sql"
-    for name in ("tag_drift_day", "violation_changes_day"):
-        source = (history.SQL_DIR / "history" / f"{name}.sql").read_text(encoding="utf-8")
-        (changed / "history").mkdir(parents=True, exist_ok=True)
-        (changed / "history" / f"{name}.sql").write_text(source + "\n-- changed\n", encoding="utf-8")
+    for daily in history.HISTORIES:
+        source = (history.SQL_DIR / f"{daily.sql}.sql").read_text(encoding="utf-8")
+        (changed / daily.sql).parent.mkdir(parents=True, exist_ok=True)
+        (changed / f"{daily.sql}.sql").write_text(source + "\n-- changed\n", encoding="utf-8")
     computed = history.refresh(tmp_path, sql_dir=changed).computed
-    assert computed == {"tag_drift": list(DAYS[:2]), "violation_changes": list(DAYS[:2])}
+    assert computed == {daily.dataset.name: list(DAYS[:2]) for daily in history.HISTORIES}

@@ -38,13 +38,13 @@ DATASET_VIEWS = [
     "api_calls",
     "tag_drift",  # precomputed per day by history.refresh since issue 12
     "violation_changes",
+    "tag_suggestions",
 ]
 VIEWS = [
     *DATASET_VIEWS,
     "untagged_spend",
     "compliance_trend",
     "violation_history",
-    "tag_suggestions",
 ]
 # Column types of the derived views (the dataset views' come from lake.py).
 DERIVED_VIEW_TYPES = {

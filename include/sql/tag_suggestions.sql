@@ -123,8 +123,8 @@ fixable_violations AS (
     )
 ),
 
-targets AS (
-    -- Each fixable violation with its resource's value and neighbourhoods.
+targets AS MATERIALIZED (
+    -- Each fixable violation with its resource's value and neighbourhoods (numbered once).
     SELECT
         row_number() OVER () AS target_id,
         fixable_violations.*,
@@ -138,12 +138,22 @@ targets AS (
     JOIN neighbourhood USING (snapshot_date, account_id, region, resource_type, resource_id)
 ),
 
-carriers AS (
-    -- Resources carrying a target key exactly, with a value that passed (see the header).
+carrier_profiles AS (
+    -- Resources carrying a target key exactly, with a value that passed (see the header),
+    -- counted per value and per every neighbourhood they belong to: the groups are joined to
+    -- the targets by these counts, never carrier by carrier (a group can hold thousands).
     SELECT
-        neighbourhood.*,
+        neighbourhood.snapshot_date,
         target_keys.tag_key,
-        map_extract_value(neighbourhood.tags, target_keys.tag_key) AS value
+        map_extract_value(neighbourhood.tags, target_keys.tag_key) AS value,
+        neighbourhood.account_id,
+        neighbourhood.region,
+        neighbourhood.resource_type,
+        neighbourhood.stack_name,
+        neighbourhood.stack_region,
+        neighbourhood.ecs_cluster,
+        neighbourhood.name_prefix,
+        count(*) AS carriers
     FROM neighbourhood
     JOIN (SELECT DISTINCT snapshot_date, tag_key FROM targets) AS target_keys USING (snapshot_date)
     WHERE map_contains(neighbourhood.tags, target_keys.tag_key)
@@ -157,6 +167,14 @@ carriers AS (
             AND failed_keys.resource_id = neighbourhood.resource_id
             AND failed_keys.tag_key = target_keys.tag_key
       )
+    GROUP BY ALL
+),
+
+type_values AS (
+    -- Values carriers of each type carry: each passes the key's rule on every resource of the type.
+    SELECT snapshot_date, tag_key, resource_type, value, sum(carriers) AS carriers
+    FROM carrier_profiles
+    GROUP BY ALL
 ),
 
 key_case_values AS (
@@ -166,83 +184,118 @@ key_case_values AS (
         1 AS evidence_rank,
         'key_case' AS evidence,
         NULL::VARCHAR AS group_label,
-        carriers.value
+        type_values.value,
+        type_values.carriers AS agreeing,
+        type_values.carriers AS neighbours
     FROM targets
-    JOIN carriers
-        ON carriers.snapshot_date = targets.snapshot_date
-        AND carriers.tag_key = targets.tag_key
-        AND carriers.resource_type = targets.resource_type
-        AND carriers.value = targets.current_value
+    JOIN type_values
+        ON type_values.snapshot_date = targets.snapshot_date
+        AND type_values.tag_key = targets.tag_key
+        AND type_values.resource_type = targets.resource_type
+        AND type_values.value = targets.current_value
     WHERE targets.violation_type = 'wrong_key_case'
 ),
 
-group_values AS (
-    -- Every neighbour's value, per kind of neighbourhood; the target itself never carries its key.
-    SELECT targets.target_id, 2 AS evidence_rank, 'cloudformation_stack' AS evidence,
-        'stack ' || targets.stack_name AS group_label, carriers.value
-    FROM targets
-    JOIN carriers
-        ON carriers.snapshot_date = targets.snapshot_date
-        AND carriers.tag_key = targets.tag_key
-        AND carriers.account_id = targets.account_id
-        AND carriers.stack_region = targets.stack_region
-        AND carriers.stack_name = targets.stack_name
-    UNION ALL
-    SELECT targets.target_id, 3, 'ecs_cluster', 'ECS cluster ' || targets.ecs_cluster, carriers.value
-    FROM targets
-    JOIN carriers
-        ON carriers.snapshot_date = targets.snapshot_date
-        AND carriers.tag_key = targets.tag_key
-        AND carriers.account_id = targets.account_id
-        AND carriers.region = targets.region
-        AND carriers.ecs_cluster = targets.ecs_cluster
-    UNION ALL
-    SELECT targets.target_id, 4, 'name_prefix', 'name prefix ' || targets.name_prefix, carriers.value
-    FROM targets
-    JOIN carriers
-        ON carriers.snapshot_date = targets.snapshot_date
-        AND carriers.tag_key = targets.tag_key
-        AND carriers.account_id = targets.account_id
-        AND carriers.name_prefix = targets.name_prefix
-    UNION ALL
-    SELECT targets.target_id, 5, 'account_type_majority',
-        targets.resource_type || ' in account ' || targets.account_id, carriers.value
-    FROM targets
-    JOIN carriers
-        ON carriers.snapshot_date = targets.snapshot_date
-        AND carriers.tag_key = targets.tag_key
-        AND carriers.account_id = targets.account_id
-        AND carriers.resource_type = targets.resource_type
-),
-
-usable_group_values AS (
-    -- Only values a carrier of the target's own type has: valid for the target too.
-    SELECT group_values.*
-    FROM group_values
-    JOIN targets USING (target_id)
-    WHERE EXISTS (
-        SELECT 1
-        FROM carriers AS witnesses
-        WHERE witnesses.snapshot_date = targets.snapshot_date
-          AND witnesses.tag_key = targets.tag_key
-          AND witnesses.resource_type = targets.resource_type
-          AND witnesses.value = group_values.value
-    )
-),
-
-value_tallies AS (
-    SELECT target_id, evidence_rank, evidence, group_label, value, count(*) AS agreeing
-    FROM (SELECT * FROM key_case_values UNION ALL SELECT * FROM usable_group_values)
+neighbour_values AS (
+    -- Carriers counted per kind of neighbourhood (evidence_rank), group and value; a group is
+    -- its key fields as a list, NULL when one of them is (no such group).
+    SELECT
+        carrier_profiles.snapshot_date,
+        carrier_profiles.tag_key,
+        memberships.evidence_rank,
+        memberships.group_key,
+        carrier_profiles.value,
+        sum(carrier_profiles.carriers) AS carriers
+    FROM carrier_profiles,
+        LATERAL (
+            VALUES
+                (2, CASE WHEN stack_name IS NOT NULL AND stack_region IS NOT NULL
+                    THEN [account_id, stack_region, stack_name] END),
+                (3, CASE WHEN ecs_cluster IS NOT NULL AND region IS NOT NULL
+                    THEN [account_id, region, ecs_cluster] END),
+                (4, CASE WHEN name_prefix IS NOT NULL THEN [account_id, name_prefix] END),
+                (5, CASE WHEN resource_type IS NOT NULL THEN [account_id, resource_type] END)
+        ) AS memberships (evidence_rank, group_key)
+    WHERE memberships.group_key IS NOT NULL
     GROUP BY ALL
 ),
 
-best_values AS (
-    -- The strongest kind with evidence, its most carried value; ties to the smallest value.
+target_memberships AS (
+    -- The same groups of each target, with their labels.
     SELECT
-        *,
-        sum(agreeing) OVER (PARTITION BY target_id, evidence_rank)::BIGINT AS neighbours
-    FROM value_tallies
-    QUALIFY row_number() OVER (PARTITION BY target_id ORDER BY evidence_rank, agreeing DESC, value) = 1
+        targets.target_id,
+        targets.snapshot_date,
+        targets.tag_key,
+        targets.resource_type,
+        memberships.*
+    FROM targets,
+        LATERAL (
+            VALUES
+                (2, 'cloudformation_stack', 'stack ' || stack_name,
+                    CASE WHEN stack_name IS NOT NULL AND stack_region IS NOT NULL
+                        THEN [account_id, stack_region, stack_name] END),
+                (3, 'ecs_cluster', 'ECS cluster ' || ecs_cluster,
+                    CASE WHEN ecs_cluster IS NOT NULL AND region IS NOT NULL
+                        THEN [account_id, region, ecs_cluster] END),
+                (4, 'name_prefix', 'name prefix ' || name_prefix,
+                    CASE WHEN name_prefix IS NOT NULL THEN [account_id, name_prefix] END),
+                (5, 'account_type_majority', resource_type || ' in account ' || account_id,
+                    CASE WHEN resource_type IS NOT NULL THEN [account_id, resource_type] END)
+        ) AS memberships (evidence_rank, evidence, group_label, group_key)
+    WHERE memberships.group_key IS NOT NULL
+),
+
+needed_groups AS (
+    SELECT DISTINCT snapshot_date, tag_key, resource_type, evidence_rank, group_key
+    FROM target_memberships
+),
+
+usable_group_values AS (
+    -- Per group and target type, only values a carrier of that type has: valid for the target too.
+    SELECT needed_groups.*, neighbour_values.value, neighbour_values.carriers
+    FROM needed_groups
+    JOIN neighbour_values USING (snapshot_date, tag_key, evidence_rank, group_key)
+    SEMI JOIN type_values
+        ON type_values.snapshot_date = needed_groups.snapshot_date
+        AND type_values.tag_key = needed_groups.tag_key
+        AND type_values.resource_type = needed_groups.resource_type
+        AND type_values.value = neighbour_values.value
+),
+
+group_winners AS (
+    -- The usable value most carry (ties to the smallest value), and how many carry a usable one.
+    SELECT
+        snapshot_date,
+        tag_key,
+        resource_type,
+        evidence_rank,
+        group_key,
+        value,
+        carriers AS agreeing,
+        sum(carriers) OVER per_group AS neighbours
+    FROM usable_group_values
+    WINDOW per_group AS (PARTITION BY snapshot_date, tag_key, resource_type, evidence_rank, group_key)
+    QUALIFY row_number() OVER (per_group ORDER BY carriers DESC, value) = 1
+),
+
+best_values AS (
+    -- The strongest kind with evidence.
+    SELECT *
+    FROM (
+        SELECT * FROM key_case_values
+        UNION ALL
+        SELECT
+            target_memberships.target_id,
+            target_memberships.evidence_rank,
+            target_memberships.evidence,
+            target_memberships.group_label,
+            group_winners.value,
+            group_winners.agreeing,
+            group_winners.neighbours
+        FROM target_memberships
+        JOIN group_winners USING (snapshot_date, tag_key, resource_type, evidence_rank, group_key)
+    )
+    QUALIFY row_number() OVER (PARTITION BY target_id ORDER BY evidence_rank) = 1
 ),
 
 suggestions AS (

@@ -2,7 +2,8 @@
 
 ``tag_drift`` (what changed in an inventory since the one before it) and ``violation_changes``
 (violations opened, resolved or updated on a scored day against the scored day before it, which
-``violation_history`` adds up into episodes) each depend on a day and on the day before it only.
+``violation_history`` adds up into episodes) each depend on a day and on the day before it only;
+``tag_suggestions`` on its day only.
 ``refresh`` computes every day whose partition is missing or out of date, and nothing else: each
 day's commit records the commits it was computed from (the day's, the previous day's, and the
 SQL's fingerprint), so a backfilled day, a rescore, a new inventory or a new release of the SQL
@@ -48,7 +49,8 @@ class DailyHistory:
     counted: lake.Dataset
     sql: str
     inputs: Mapping[str, tuple[str, lake.Dataset]]
-    first_day_has_rows: bool
+    first_day_has_rows: bool = True
+    uses_previous: bool = True
 
     @property
     def dataset(self) -> lake.Dataset:
@@ -80,7 +82,22 @@ VIOLATION_CHANGES = DailyHistory(
     first_day_has_rows=True,  # every violation of the first scored day opens an episode
 )
 
-HISTORIES: tuple[DailyHistory, ...] = (DRIFT, VIOLATION_CHANGES)
+# The suggestions of a day need only that day, but every neighbour of every target in it: too
+# much to compute each time the view is asked (about 15 s for a day of 1M resources).
+TAG_SUGGESTIONS = DailyHistory(
+    unit=lake.SUGGESTIONS,
+    source=lake.SCORES,
+    counted=lake.RESOURCE_COMPLIANCE,
+    sql="tag_suggestions",
+    inputs={
+        "violations": ("day", lake.VIOLATIONS),
+        "exempted_violations": ("day", lake.EXEMPTED_VIOLATIONS),
+        "resource_compliance": ("day", lake.RESOURCE_COMPLIANCE),
+    },
+    uses_previous=False,
+)
+
+HISTORIES: tuple[DailyHistory, ...] = (DRIFT, VIOLATION_CHANGES, TAG_SUGGESTIONS)
 
 
 def source_days(lake_root: Path, history: DailyHistory) -> dict[date, lake.Commit]:
@@ -147,7 +164,9 @@ def _compute_day(
             source = day if which == "day" else previous
             files = source.paths(lake_root, dataset) if source else []
             _register_input(con, name, dataset, files)
-        params = {"snapshot_date": day.key, "previous_snapshot_date": previous.key if previous else None}
+        params = None
+        if history.uses_previous:
+            params = {"snapshot_date": day.key, "previous_snapshot_date": previous.key if previous else None}
         reader = con.sql(sql, params=params).to_arrow_reader(lake.ROW_GROUP_ROWS)
         return lake.write_and_commit(
             lake_root, history.unit, day.key, [(history.dataset, partition, reader)], meta=meta
@@ -179,8 +198,9 @@ def refresh(lake_root: Path, limits: EngineLimits | None = None, sql_dir: Path =
             previous: lake.Commit | None = None
             for key, day in days.items():
                 current = lake.read_commit(lake_root, history.unit, key)
-                if current is None or current.meta.get("inputs") != _inputs(day, previous, sql):
-                    _compute_day(lake_root, history, day, previous, sql, connection)
+                before = previous if history.uses_previous else None
+                if current is None or current.meta.get("inputs") != _inputs(day, before, sql):
+                    _compute_day(lake_root, history, day, before, sql, connection)
                     computed.setdefault(history.dataset.name, []).append(key)
                 previous = day
             for key in lake.committed_keys(lake_root, history.unit):

@@ -302,6 +302,33 @@ VIOLATION_CHANGES = Dataset(
     view_order=(*_RESOURCE_ORDER, "tag_key NULLS FIRST", "violation_type", "change"),
 )
 
+# A value for each fixable violation of a scored day, from its compliant neighbours.
+TAG_SUGGESTIONS = Dataset(
+    "tag_suggestions",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("account_id", pa.string()),
+            ("region", pa.string()),
+            ("resource_type", pa.string()),
+            ("resource_id", pa.string()),
+            ("arn", pa.string()),
+            ("tag_key", pa.string()),
+            ("violation_type", pa.string()),
+            ("current_key", pa.string()),
+            ("current_value", pa.string()),
+            ("suggested_value", pa.string()),
+            ("action", pa.string()),
+            ("confidence", pa.float64()),
+            ("evidence", pa.string()),
+            ("evidence_detail", pa.string()),
+            ("neighbours", pa.int64()),
+            ("agreeing", pa.int64()),
+        ]
+    ),
+    view_order=(*_RESOURCE_ORDER, "tag_key"),
+)
+
 DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
     for dataset in (
@@ -315,6 +342,7 @@ DATASETS: dict[str, Dataset] = {
         API_CALLS,
         TAG_DRIFT,
         VIOLATION_CHANGES,
+        TAG_SUGGESTIONS,
     )
 }
 
@@ -472,12 +500,14 @@ SCORES = CommitUnit(
 )
 # A day of Cost Explorer data: one file per source extracted (service, tag, resource).
 DAY_COSTS = CommitUnit("costs", "usage_date", (COSTS,), partial=True)
-# An inventory snapshot's drift, and a scored day's violation changes; each commit's meta names
-# the commits it was computed from, so ``history.refresh`` knows when one is out of date.
+# An inventory snapshot's drift, a scored day's violation changes and tag suggestions; each
+# commit's meta names the commits it was computed from, so ``history.refresh`` knows when one is
+# out of date.
 DRIFT = CommitUnit("drift", "snapshot_date", (TAG_DRIFT,))
 CHANGES = CommitUnit("violation_changes", "snapshot_date", (VIOLATION_CHANGES,))
+SUGGESTIONS = CommitUnit("tag_suggestions", "snapshot_date", (TAG_SUGGESTIONS,))
 
-COMMIT_UNITS: tuple[CommitUnit, ...] = (SNAPSHOT, SCORES, DAY_COSTS, DRIFT, CHANGES)
+COMMIT_UNITS: tuple[CommitUnit, ...] = (SNAPSHOT, SCORES, DAY_COSTS, DRIFT, CHANGES, SUGGESTIONS)
 COMMITTED_DATASETS: dict[str, CommitUnit] = {
     dataset.name: unit for unit in COMMIT_UNITS for dataset in unit.datasets
 }

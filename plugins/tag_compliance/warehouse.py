@@ -221,6 +221,38 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "resolution": "For resolved: 'fixed' (the resource is still scored on snapshot_date) or "
         "'resource_deleted'; else NULL.",
     },
+    "tag_suggestions": {
+        "snapshot_date": "Snapshot scored.",
+        "account_id": "Account of the resource.",
+        "region": "Region of the resource.",
+        "resource_type": "Type of the resource.",
+        "resource_id": "Id of the resource. One row per (snapshot_date, resource, tag_key) with a "
+        "missing_required_tag, wrong_key_case, empty_value, invalid_value or invalid_format violation "
+        "for which evidence exists; none without evidence (never a guess).",
+        "arn": "ARN of the resource.",
+        "tag_key": "The key of the failed tag rule (the key to set).",
+        "violation_type": "As in violations.",
+        "current_key": "The key the resource carries: the other-case key for wrong_key_case, tag_key for "
+        "empty_value, invalid_value and invalid_format; NULL when missing.",
+        "current_value": "The resource's value under current_key; NULL when missing.",
+        "suggested_value": "Value proposed for tag_key: one a neighbour passing the key's rule carries, and "
+        "a resource of the same type passing it too, so it passes on this resource (see "
+        "include/sql/tag_suggestions.sql). Ties go to the smallest value (code-point order).",
+        "action": "'rename_key' (set tag_key to current_value, then remove current_key) or 'set_value' "
+        "(set tag_key to suggested_value; for wrong_key_case also remove current_key).",
+        "confidence": "weight x agreeing / neighbours, rounded to 4 decimals; weight 1.0 key_case, 0.9 "
+        "cloudformation_stack, 0.8 ecs_cluster, 0.6 name_prefix, 0.5 account_type_majority.",
+        "evidence": "The strongest kind with a usable neighbour: 'key_case' (the other-case key's value, "
+        "carried by passing resources of the type), 'cloudformation_stack' (same account, "
+        "aws:cloudformation:stack-name and stack region), 'ecs_cluster' (ecs:service of the same "
+        "cluster), 'name_prefix' (same account and name prefix: the name, or id, without its trailing "
+        "digit run, else without its last '-', '_' or '.' part; at least 3 characters and a letter) or "
+        "'account_type_majority' (same account and resource_type).",
+        "evidence_detail": "The neighbourhood and the count, e.g. 'stack checkout: 7 of 8 resources'.",
+        "neighbours": "Usable neighbours of that kind: resources with the exact key, no violation of it "
+        "(exempted or not), and a value valid for this resource's type.",
+        "agreeing": "Of them, those carrying suggested_value.",
+    },
     "untagged_spend": {
         "usage_date": "Day (UTC) the spend was incurred.",
         "account_id": "Linked account.",
@@ -280,38 +312,6 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "not); NULL when open. A resource recreated with the same id starts a new episode.",
         "days_to_resolve": "resolved_on - first_seen, in days; NULL when open.",
     },
-    "tag_suggestions": {
-        "snapshot_date": "Snapshot scored.",
-        "account_id": "Account of the resource.",
-        "region": "Region of the resource.",
-        "resource_type": "Type of the resource.",
-        "resource_id": "Id of the resource. One row per (snapshot_date, resource, tag_key) with a "
-        "missing_required_tag, wrong_key_case, empty_value, invalid_value or invalid_format violation "
-        "for which evidence exists; none without evidence (never a guess).",
-        "arn": "ARN of the resource.",
-        "tag_key": "The key of the failed tag rule (the key to set).",
-        "violation_type": "As in violations.",
-        "current_key": "The key the resource carries: the other-case key for wrong_key_case, tag_key for "
-        "empty_value, invalid_value and invalid_format; NULL when missing.",
-        "current_value": "The resource's value under current_key; NULL when missing.",
-        "suggested_value": "Value proposed for tag_key: one a neighbour passing the key's rule carries, and "
-        "a resource of the same type passing it too, so it passes on this resource (see "
-        "include/sql/tag_suggestions.sql). Ties go to the smallest value (code-point order).",
-        "action": "'rename_key' (set tag_key to current_value, then remove current_key) or 'set_value' "
-        "(set tag_key to suggested_value; for wrong_key_case also remove current_key).",
-        "confidence": "weight x agreeing / neighbours, rounded to 4 decimals; weight 1.0 key_case, 0.9 "
-        "cloudformation_stack, 0.8 ecs_cluster, 0.6 name_prefix, 0.5 account_type_majority.",
-        "evidence": "The strongest kind with a usable neighbour: 'key_case' (the other-case key's value, "
-        "carried by passing resources of the type), 'cloudformation_stack' (same account, "
-        "aws:cloudformation:stack-name and stack region), 'ecs_cluster' (ecs:service of the same "
-        "cluster), 'name_prefix' (same account and name prefix: the name, or id, without its trailing "
-        "digit run, else without its last '-', '_' or '.' part; at least 3 characters and a letter) or "
-        "'account_type_majority' (same account and resource_type).",
-        "evidence_detail": "The neighbourhood and the count, e.g. 'stack checkout: 7 of 8 resources'.",
-        "neighbours": "Usable neighbours of that kind: resources with the exact key, no violation of it "
-        "(exempted or not), and a value valid for this resource's type.",
-        "agreeing": "Of them, those carrying suggested_value.",
-    },
 }
 
 
@@ -330,7 +330,6 @@ DERIVED_VIEWS: tuple[str, ...] = (
     "untagged_spend",
     "compliance_trend",
     "violation_history",
-    "tag_suggestions",
 )
 
 
