@@ -75,6 +75,10 @@ def test_the_bench_runs_and_agrees_with_its_reference(tmp_path: Path, capsys) ->
     assert views["resource_compliance"] == 1500
     assert views["tag_drift"] > 0  # the day retagged one partition
     assert views["violation_history"] > 0
+    assert views["tag_suggestions"] > 0
+    # The history a publish computes for the latest day, each kind timed on its own.
+    assert set(history["refresh"]["histories"]) == {"tag_drift", "violation_changes", "tag_suggestions"}
+    assert "its history, computed at publish" in printed
 
 
 def test_history_days_differ_by_one_retagged_partition(tmp_path: Path) -> None:

@@ -181,8 +181,13 @@ class Refreshed:
     emptied: dict[str, list[date]]
 
 
-def refresh(lake_root: Path, limits: EngineLimits | None = None, sql_dir: Path = SQL_DIR) -> Refreshed:
-    """Bring every day of every precomputed history up to date with the lake; see the module."""
+def refresh(
+    lake_root: Path,
+    limits: EngineLimits | None = None,
+    sql_dir: Path = SQL_DIR,
+    histories: tuple[DailyHistory, ...] = HISTORIES,
+) -> Refreshed:
+    """Bring every day of the precomputed histories up to date with the lake; see the module."""
     lake_root = Path(lake_root)
     limits = limits or EngineLimits()
     computed: dict[str, list[date]] = {}
@@ -192,7 +197,7 @@ def refresh(lake_root: Path, limits: EngineLimits | None = None, sql_dir: Path =
         def connection() -> duckdb.DuckDBPyConnection:
             return connect(replace(limits, temp_directory=limits.temp_directory or Path(spill)))
 
-        for history in HISTORIES:
+        for history in histories:
             sql = load_sql(history.sql, sql_dir)
             days = source_days(lake_root, history)
             previous: lake.Commit | None = None
