@@ -1,6 +1,7 @@
 -- Produces: tag_suggestions — a value for each fixable violation, from compliant neighbours (if any).
 --
--- Inputs: the warehouse views `violations`, `exempted_violations` and `resource_compliance`.
+-- Inputs: `violations`, `exempted_violations` and `resource_compliance`: the warehouse views, or
+-- (as history.refresh runs it, at every publish) views over one scored day's files.
 -- A target is a (snapshot_date, resource, tag_key) with a violation in `violations` of type
 -- missing_required_tag, wrong_key_case, empty_value, invalid_value or invalid_format; a
 -- resource is (account_id, region, resource_type, resource_id), taken once per snapshot_date

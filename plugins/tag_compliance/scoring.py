@@ -1,7 +1,8 @@
 """Score one snapshot of the lake against a tagging policy with the SQL in ``include/sql``.
 
-The SQL files run in order in one in-memory DuckDB connection; each file's result becomes
-a temporary table named after the file, so later files read earlier ones by name. The
+The SQL files run in order in one in-memory DuckDB connection; each file's result becomes a
+temporary table or view (``VIEW_STEPS``) named after the file, so later files read earlier ones
+by name, and the outputs stream from DuckDB into the lake's files. The
 policy is registered as Arrow tables (``TaggingPolicy.to_tables``), never spliced into SQL.
 The Cost Explorer rows of the snapshot's day are registered the same way (``snapshot_costs``,
 ``cost_coverage``, ``cost_service_map``), so every resource gets its cost of that day, and so is
