@@ -11,6 +11,10 @@ its own process (so its peak RSS is its own):
 Then one table: median seconds, resources/s, peak RSS, the ratio to the scan, and the growth
 exponent from the smallest to the largest size. The score and the Python loop must agree on
 every (rule, violation type) count, or the bench fails: a fast wrong answer is no result.
+Then the history lake (``BENCH_HISTORY_DAYS`` daily snapshots; 0 skips it): every public view
+asked for the latest day, the one-day rescore and the history a publish computes for it. Last,
+the collection side (``BENCH_COLLECTION=0`` skips it, see ``bench/collection.py``): the AWS
+requests of one inventory of the sandbox demo estate per operation, against the fewest possible.
 Benchmarks are not tests: nothing here runs in ``make test`` but a tiny smoke run.
 """
 
@@ -352,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", ",".join(map(str, DEFAULT_SIZES))))
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")))
     parser.add_argument("--json", type=Path, help="also write the medians here")
+    parser.add_argument(  # the demo estate's size; 0 skips the collection table
+        "--collection-scale", type=float, default=float(os.environ.get("BENCH_COLLECTION", "1"))
+    )
     parser.add_argument(
         "--history-days", type=int, default=int(os.environ.get("BENCH_HISTORY_DAYS", str(HISTORY_DAYS)))
     )
@@ -458,6 +465,13 @@ def main(argv: list[str] | None = None) -> int:
         history_medians["views"] = {view: _medians(measured) for view, measured in view_runs.items()}
         out.print(history_table(history_medians, args.history_days, args.history_size, args.repeat))
         results["history"] = history_medians
+    if args.collection_scale > 0:
+        from bench.collection import collection_table, measure_collection
+
+        with console.status("collecting the sandbox demo estate"):
+            collection = measure_collection(BENCH_DAY, args.collection_scale)
+        out.print(collection_table(collection))
+        results["collection"] = collection
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -54,7 +54,7 @@ def test_the_bench_runs_and_agrees_with_its_reference(tmp_path: Path, capsys) ->
         run.main(
             [
                 *("--sizes", "1500,3000", "--repeat", "1", "--data-dir", str(tmp_path), "--json", str(out)),
-                *("--history-days", "3", "--history-size", "1500"),
+                *("--history-days", "3", "--history-size", "1500", "--collection-scale", "0.1"),
             ]
         )
         == 0
@@ -64,6 +64,7 @@ def test_the_bench_runs_and_agrees_with_its_reference(tmp_path: Path, capsys) ->
     assert "History: 3 daily snapshots of 1,500 resources" in printed and "one-day rescore" in printed
     medians = json.loads(out.read_text())
     history = medians.pop("history")
+    medians_collection = medians.pop("collection")
     assert set(medians) == {f"{size}/{contender}" for size in (1500, 3000) for contender in run.CONTENDERS}
     assert all(value["peak_rss"] > 0 for value in medians.values())
     # Every public view was asked for the latest day, and the history views found that day's rows.
@@ -79,6 +80,11 @@ def test_the_bench_runs_and_agrees_with_its_reference(tmp_path: Path, capsys) ->
     # The history a publish computes for the latest day, each kind timed on its own.
     assert set(history["refresh"]["histories"]) == {"tag_drift", "violation_changes", "tag_suggestions"}
     assert "its history, computed at publish" in printed
+    # The collection side: every operation at the API's maximum page size needs no more requests
+    # than its items require (a page size left small would show as more).
+    collection = {row["operation"]: row for row in medians_collection}
+    assert {"DescribeInstances", "GetResources", "ListFunctions"} <= set(collection)
+    assert all(row["requests"] == row["fewest_requests"] for row in medians_collection), medians_collection
 
 
 def test_history_days_differ_by_one_retagged_partition(tmp_path: Path) -> None:

@@ -257,6 +257,15 @@ API_CALLS = Dataset(
 # History precomputed by ``history.refresh`` (at every publish), one partition per day, so the
 # views over many days read these small per-day differences instead of every day's full rows.
 _RESOURCE_ORDER = ("snapshot_date", "account_id", "region", "resource_type", "resource_id")
+# Which resource changed, and since when.
+_CHANGED_RESOURCE = [
+    ("previous_snapshot_date", pa.date32()),
+    ("account_id", pa.string()),
+    ("region", pa.string()),
+    ("resource_type", pa.string()),
+    ("resource_id", pa.string()),
+    ("arn", pa.string()),
+]
 
 # What changed in an inventory snapshot since the one before it (the tag_drift view).
 TAG_DRIFT = Dataset(
@@ -264,12 +273,7 @@ TAG_DRIFT = Dataset(
     ("snapshot_date",),
     pa.schema(
         [
-            ("previous_snapshot_date", pa.date32()),
-            ("account_id", pa.string()),
-            ("region", pa.string()),
-            ("resource_type", pa.string()),
-            ("resource_id", pa.string()),
-            ("arn", pa.string()),
+            *_CHANGED_RESOURCE,
             ("change", pa.string()),
             ("tag_key", pa.string()),
             ("previous_value", pa.string()),
@@ -286,12 +290,7 @@ VIOLATION_CHANGES = Dataset(
     ("snapshot_date",),
     pa.schema(
         [
-            ("previous_snapshot_date", pa.date32()),
-            ("account_id", pa.string()),
-            ("region", pa.string()),
-            ("resource_type", pa.string()),
-            ("resource_id", pa.string()),
-            ("arn", pa.string()),
+            *_CHANGED_RESOURCE,
             ("tag_key", pa.string()),
             ("violation_type", pa.string()),
             ("severity", pa.string()),

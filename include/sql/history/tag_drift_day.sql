@@ -8,6 +8,8 @@
 -- collected, then the smallest ARN stands for it. Keys compare exactly. Unordered: the view sorts.
 WITH
 current_resources AS (
+    -- Each side deduplicated on its own (not one CTE over both read twice), so DuckDB streams
+    -- the two inventories into the join instead of storing both with their tag maps.
     SELECT account_id, region, resource_type, resource_id, arn, tags
     FROM current_inventory
     QUALIFY row_number() OVER (

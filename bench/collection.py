@@ -1,0 +1,121 @@
+"""make bench, collection side: the AWS requests one inventory of the sandbox demo estate makes,
+per operation, against the fewest that operation allows at its maximum page size.
+
+The inventory runs as the DAG's collection tasks do (plan, one ``collect_service`` per target,
+``commit_snapshot``) against the sandbox's moto server, but with no page size configured, so
+every list call asks for the API's maximum (the sandbox's demo settings use small pages on
+purpose, to exercise pagination). Requests are the pages ``api_calls`` records.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+# Items one request of an operation returns at most (AWS API references). An operation not
+# listed takes one item per request (GetBucketLocation: one bucket) or is one request per call.
+API_MAXIMUM_PAGE: dict[str, int] = {
+    "DescribeInstances": 1000,  # MaxResults 5-1000
+    "DescribeDBInstances": 100,  # MaxRecords 20-100
+    "ListFunctions": 50,  # MaxItems 1-50
+    "ListClusters": 100,  # maxResults 1-100
+    "ListServices": 100,  # maxResults 1-100
+    "DescribeServices": 10,  # services 1-10 per request
+    "GetResources": 100,  # ResourcesPerPage 1-100
+    "ListBuckets": 10000,  # MaxBuckets 1-10000
+}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]:
+    """One inventory of the demo estate (``scale`` 1: as ``make demo`` seeds it); per (service,
+    operation): calls, requests, items, and the fewest requests its items need at the API's
+    maximum page size."""
+    import duckdb
+
+    from tag_compliance import lake
+    from tag_compliance.collect import collect_service, commit_snapshot, plan_targets
+    from tag_compliance.config import Settings
+    from tag_compliance.demo import DEMO_SEED
+    from tag_compliance.sandbox import Sandbox
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-collection-") as scratch,
+        Sandbox(seed=DEMO_SEED, data_dir=Path(scratch) / "sandbox", scale=scale, today=day) as sandbox,
+    ):
+        env = {name: value for name, value in sandbox.env().items() if name != "TAG_COMPLIANCE_PAGE_SIZE"}
+        lake_root = Path(scratch) / "lake"
+        with _environment(env):
+            settings = Settings(lake=lake_root, page_size=None)
+            planned = plan_targets(settings)
+            collected = [
+                collect_service(service, target["account_id"], target["region"], day, settings)
+                for service, targets in planned.items()
+                for target in targets
+            ]
+            commit_snapshot(day, planned, collected, settings)
+        with duckdb.connect() as con:
+            rows = con.execute(
+                "SELECT service, operation, sum(calls), sum(pages), sum(items) FROM read_parquet($files) "
+                "GROUP BY ALL ORDER BY service, operation",
+                {"files": lake.dataset_glob(lake_root, lake.API_CALLS)},
+            ).fetchall()
+    measured = []
+    for service, operation, calls, pages, items in rows:
+        maximum = API_MAXIMUM_PAGE.get(operation)
+        fewest = max(int(calls), math.ceil(int(items) / maximum)) if maximum else int(calls)
+        measured.append(
+            {
+                "service": service,
+                "operation": operation,
+                "calls": int(calls),
+                "requests": int(pages),
+                "items": int(items),
+                "maximum_page": maximum,
+                "fewest_requests": fewest,
+            }
+        )
+    return measured
+
+
+def collection_table(measured: list[dict[str, object]]):
+    from rich.table import Table
+
+    table = Table(title="Collection: one inventory of the sandbox demo estate, no page size set")
+    columns = ("service", "operation", "calls", "requests", "items", "max per page", "fewest", "x fewest")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("service", "operation") else "right")
+    for row in measured:
+        requests, fewest = int(row["requests"]), int(row["fewest_requests"])
+        table.add_row(
+            str(row["service"]),
+            str(row["operation"]),
+            f"{row['calls']:,}",
+            f"{requests:,}",
+            f"{row['items']:,}",
+            f"{row['maximum_page']:,}" if row["maximum_page"] else "one per call",
+            f"{fewest:,}",
+            f"{requests / fewest:.2f}" if fewest else "",
+        )
+    total, fewest_total = (sum(int(row[key]) for row in measured) for key in ("requests", "fewest_requests"))
+    ratio = f"{total / fewest_total:.2f}" if fewest_total else ""
+    table.add_row("all", "", "", f"{total:,}", "", "", f"{fewest_total:,}", ratio)
+    return table
