@@ -48,7 +48,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]:
     """One inventory of the demo estate (``scale`` 1: as ``make demo`` seeds it); per (service,
     operation): calls, requests, items, and the fewest requests its items need at the API's
-    maximum page size."""
+    maximum page size, added up per (account, region, type). moto may return more per page than
+    AWS allows (ListFunctions: every function), which shows as fewer requests than the fewest."""
     import duckdb
 
     from tag_compliance import lake
@@ -73,26 +74,35 @@ def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]
             ]
             commit_snapshot(day, planned, collected, settings)
         with duckdb.connect() as con:
-            rows = con.execute(
-                "SELECT service, operation, sum(calls), sum(pages), sum(items) FROM read_parquet($files) "
-                "GROUP BY ALL ORDER BY service, operation",
+            rows = con.execute(  # one row per task and (account, region, type, operation)
+                "SELECT service, operation, calls, pages, items FROM read_parquet($files)",
                 {"files": lake.dataset_glob(lake_root, lake.API_CALLS)},
             ).fetchall()
-    measured = []
-    for service, operation, calls, pages, items in rows:
+    by_operation: dict[tuple[str, str], dict[str, object]] = {}
+    for service, operation, calls, pages, items in sorted(rows):
         maximum = API_MAXIMUM_PAGE.get(operation)
-        fewest = max(int(calls), math.ceil(int(items) / maximum)) if maximum else int(calls)
-        measured.append(
+        # A bound per row (its calls share its items), so the sum is exact when a row is one call.
+        fewest = max(calls, math.ceil(items / maximum)) if maximum else calls
+        row = by_operation.setdefault(
+            (service, operation),
             {
                 "service": service,
                 "operation": operation,
-                "calls": int(calls),
-                "requests": int(pages),
-                "items": int(items),
+                "calls": 0,
+                "requests": 0,
+                "items": 0,
                 "maximum_page": maximum,
-                "fewest_requests": fewest,
-            }
+                "fewest_requests": 0,
+            },
         )
+        for key, value in (
+            ("calls", calls),
+            ("requests", pages),
+            ("items", items),
+            ("fewest_requests", fewest),
+        ):
+            row[key] = int(row[key]) + int(value)
+    measured = list(by_operation.values())
     return measured
 
 

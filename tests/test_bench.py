@@ -80,11 +80,12 @@ def test_the_bench_runs_and_agrees_with_its_reference(tmp_path: Path, capsys) ->
     # The history a publish computes for the latest day, each kind timed on its own.
     assert set(history["refresh"]["histories"]) == {"tag_drift", "violation_changes", "tag_suggestions"}
     assert "its history, computed at publish" in printed
-    # The collection side: every operation at the API's maximum page size needs no more requests
-    # than its items require (a page size left small would show as more).
+    # The collection side: at each API's maximum page size no operation makes more requests than
+    # its items require (a page size left small would show as more).
     collection = {row["operation"]: row for row in medians_collection}
     assert {"DescribeInstances", "GetResources", "ListFunctions"} <= set(collection)
-    assert all(row["requests"] == row["fewest_requests"] for row in medians_collection), medians_collection
+    assert all(row["requests"] <= row["fewest_requests"] for row in medians_collection), medians_collection
+    assert collection["GetResources"]["items"] > 0
 
 
 def test_history_days_differ_by_one_retagged_partition(tmp_path: Path) -> None:
