@@ -157,17 +157,14 @@ carrier_profiles AS (
         count(*) AS carriers
     FROM neighbourhood
     JOIN (SELECT DISTINCT snapshot_date, tag_key FROM targets) AS target_keys USING (snapshot_date)
+    ANTI JOIN failed_keys
+        ON failed_keys.snapshot_date = neighbourhood.snapshot_date
+        AND failed_keys.account_id = neighbourhood.account_id
+        AND failed_keys.region = neighbourhood.region
+        AND failed_keys.resource_type = neighbourhood.resource_type
+        AND failed_keys.resource_id = neighbourhood.resource_id
+        AND failed_keys.tag_key = target_keys.tag_key
     WHERE map_contains(neighbourhood.tags, target_keys.tag_key)
-      AND NOT EXISTS (
-          SELECT 1
-          FROM failed_keys
-          WHERE failed_keys.snapshot_date = neighbourhood.snapshot_date
-            AND failed_keys.account_id = neighbourhood.account_id
-            AND failed_keys.region = neighbourhood.region
-            AND failed_keys.resource_type = neighbourhood.resource_type
-            AND failed_keys.resource_id = neighbourhood.resource_id
-            AND failed_keys.tag_key = target_keys.tag_key
-      )
     GROUP BY ALL
 ),
 
