@@ -96,18 +96,22 @@ RESOURCES = Dataset(
 # The scoring outputs (violations, resource_compliance, compliance_summary, attribution_gap) carry
 # inventory_as_of: the snapshot_date of the resources scored. It is the output's own snapshot_date,
 # except for a backfilled day without an inventory of its own, scored with the nearest earlier one.
+# Which violation of which resource (a row of violations, or the target of a tag suggestion).
+_VIOLATION_OF_RESOURCE = [
+    ("account_id", pa.string()),
+    ("region", pa.string()),
+    ("resource_type", pa.string()),
+    ("resource_id", pa.string()),
+    ("arn", pa.string()),
+    ("tag_key", pa.string()),
+    ("violation_type", pa.string()),
+]
 VIOLATIONS = Dataset(
     "violations",
     ("snapshot_date",),
     pa.schema(
         [
-            ("account_id", pa.string()),
-            ("region", pa.string()),
-            ("resource_type", pa.string()),
-            ("resource_id", pa.string()),
-            ("arn", pa.string()),
-            ("tag_key", pa.string()),
-            ("violation_type", pa.string()),
+            *_VIOLATION_OF_RESOURCE,
             ("severity", pa.string()),
             ("current_value", pa.string()),
             ("expected", pa.string()),
@@ -307,13 +311,7 @@ TAG_SUGGESTIONS = Dataset(
     ("snapshot_date",),
     pa.schema(
         [
-            ("account_id", pa.string()),
-            ("region", pa.string()),
-            ("resource_type", pa.string()),
-            ("resource_id", pa.string()),
-            ("arn", pa.string()),
-            ("tag_key", pa.string()),
-            ("violation_type", pa.string()),
+            *_VIOLATION_OF_RESOURCE,
             ("current_key", pa.string()),
             ("current_value", pa.string()),
             ("suggested_value", pa.string()),
