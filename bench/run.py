@@ -197,7 +197,7 @@ def measure_refresh(lake_root: Path) -> dict[str, object]:
     from tag_compliance.scoring import EngineLimits
 
     settings = Settings()
-    limits = EngineLimits(settings.duckdb_memory_limit, settings.duckdb_threads)
+    limits = EngineLimits.of(settings)
     seconds: dict[str, float] = {}
     for daily in history.HISTORIES:
         latest = history.source_days(lake_root, daily)

@@ -149,7 +149,7 @@ def score(
 
     settings = settings or get_settings()
     policy = load_policy(settings.policy)
-    limits = EngineLimits(settings.duckdb_memory_limit, settings.duckdb_threads)
+    limits = EngineLimits.of(settings)
     day = date.fromisoformat(snapshot_date)
     scored = set(lake.committed_keys(settings.lake, lake.SCORES))
     rescored = sorted(
@@ -185,7 +185,7 @@ def publish(settings: Settings | None = None) -> str:
     from tag_compliance.warehouse import WarehouseCoverageError, publish_warehouse
 
     settings = settings or get_settings()
-    limits = EngineLimits(settings.duckdb_memory_limit, settings.duckdb_threads)
+    limits = EngineLimits.of(settings)
     try:
         publish_warehouse(settings.lake, settings.warehouse, settings.publish_allow_missing_days, limits)
     except WarehouseCoverageError as exc:

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from tag_compliance import lake
 from tag_compliance.aws.collectors import cost_explorer_services
-from tag_compliance.config import SQL_DIR
+from tag_compliance.config import SQL_DIR, Settings
 from tag_compliance.policy import TaggingPolicy
 
 # Run in this order; each name is a file in include/sql and the table its result becomes.
@@ -325,6 +325,11 @@ class EngineLimits:
     threads: int | None = None
     temp_directory: Path | None = None
 
+    @classmethod
+    def of(cls, settings: Settings) -> EngineLimits:
+        """The limits the settings give every DAG task that runs DuckDB."""
+        return cls(settings.duckdb_memory_limit, settings.duckdb_threads)
+
 
 def connect(limits: EngineLimits | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with UTC session time, so timestamps never shift.
@@ -348,17 +353,22 @@ def register_snapshot(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     """``keyed_resources``: a view over the snapshot's files, keyed by file and row.
 
     The key is ``file_index << 32 | file_row_number``: unique, and the same on every read (a
-    ``row_number()`` over a parallel scan is neither), so the snapshot needs no copy. Paths are
-    the lake's own (from its commit), quoted as SQL strings; a view cannot take parameters."""
-    paths = ", ".join(_sql_string(path) for path in files)
-    types = ", ".join(
-        f"{_sql_string(key)}: {_sql_string(kind)}" for key, kind in hive_types(lake.RESOURCES).items()
-    )
+    ``row_number()`` over a parallel scan is neither), so the snapshot needs no copy."""
     con.execute(
         "CREATE OR REPLACE TEMP VIEW keyed_resources AS "
         "SELECT (file_index::BIGINT << 32) + file_row_number AS resource_key, * "
-        f"FROM read_parquet([{paths}], hive_partitioning = true, hive_types = {{{types}}})"
+        f"FROM {read_files_sql(files, lake.RESOURCES)}"
     )
+
+
+def read_files_sql(files: list[str], dataset: lake.Dataset) -> str:
+    """``read_parquet`` of these files of a dataset, partition keys typed as the lake types them.
+
+    For a view (which cannot take parameters): the paths are the lake's own, from its commits,
+    quoted as SQL strings."""
+    paths = ", ".join(_sql_string(path) for path in files)
+    types = ", ".join(f"{_sql_string(key)}: {_sql_string(kind)}" for key, kind in hive_types(dataset).items())
+    return f"read_parquet([{paths}], hive_partitioning = true, hive_types = {{{types}}})"
 
 
 def _sql_string(text: str) -> str:

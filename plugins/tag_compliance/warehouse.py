@@ -190,7 +190,8 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "$0.01 per request); 0 for APIs without one.",
     },
     "tag_drift": {
-        "snapshot_date": "Inventory snapshot (a snapshot_date of resources) where the change was seen.",
+        "snapshot_date": "Inventory snapshot (a snapshot_date of resources) where the change was seen "
+        "(computed per day at every publish: the lake as of the last one).",
         "previous_snapshot_date": "The inventory snapshot before it (the first one yields no rows).",
         "account_id": "Account of the resource.",
         "region": "Region of the resource.",
@@ -222,7 +223,7 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "'resource_deleted'; else NULL.",
     },
     "tag_suggestions": {
-        "snapshot_date": "Snapshot scored.",
+        "snapshot_date": "Snapshot scored (computed per day at every publish: the lake as of the last one).",
         "account_id": "Account of the resource.",
         "region": "Region of the resource.",
         "resource_type": "Type of the resource.",
