@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     )
 
     duckdb_memory_limit: str = Field(
-        default="1GiB",
+        default="768MiB",
         pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="Memory DuckDB may use while scoring (e.g. 1GiB, 500MB); a larger day spills "
         "to a temporary directory instead of failing.",

@@ -158,7 +158,7 @@ def _compute_day(
         params = None
         if history.uses_previous:
             params = {"snapshot_date": day.key, "previous_snapshot_date": previous.key if previous else None}
-        reader = con.sql(sql, params=params).to_arrow_reader(lake.ROW_GROUP_ROWS)
+        reader = con.sql(sql, params=params).to_arrow_reader(lake.STREAM_BATCH_ROWS)
         return lake.write_and_commit(
             lake_root, history.unit, day.key, [(history.dataset, partition, reader)], meta=meta
         )

