@@ -6,6 +6,8 @@ its own process (so its peak RSS is its own):
 
 - ``scan``: a bare DuckDB scan of the snapshot's tag maps, the floor;
 - ``score``: ``score_snapshot``, the entry point of the DAG's ``score`` task, outputs written;
+- ``outputs``: the score's output files read back and written again: what writing the outputs
+  alone costs, whatever computes them;
 - ``python``: a plain-Python per-resource loop over the same rules, the reference.
 
 Then one table: median seconds, resources/s, peak RSS, the ratio to the scan, and the growth
@@ -35,7 +37,8 @@ from pathlib import Path
 
 BENCH_DAY = date(2026, 11, 30)
 DEFAULT_SIZES = (100_000, 300_000, 1_000_000)
-CONTENDERS = ("scan", "score", "python")
+CONTENDERS = ("scan", "score", "outputs", "python")
+"""In this order in each repetition: ``outputs`` rewrites the files ``score`` just wrote."""
 HISTORY_DAYS = 30
 REPO = Path(__file__).resolve().parent.parent
 
@@ -98,6 +101,32 @@ def measure_score(lake_root: Path) -> dict[str, object]:
         "resources": result["resources"],
         "violations": {f"{key}/{kind}": n for key, kind, n in counts},
     }
+
+
+def measure_outputs(lake_root: Path) -> dict[str, object]:
+    """The floor of the outputs: the files the score just committed, read back and written again
+    through the lake's writer (in their order, no scoring, no sort). Whatever computes these
+    rows pays at least this to write them, against a scan that writes nothing."""
+    import tempfile
+
+    import duckdb
+
+    from tag_compliance import lake
+    from tag_compliance.scoring import OUTPUTS
+
+    scored = lake.read_commit(lake_root, lake.SCORES, BENCH_DAY)
+    started = time.perf_counter()
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="bench-outputs-") as scratch, duckdb.connect() as con:
+        for dataset in OUTPUTS.values():
+            stream = con.sql(
+                "SELECT * FROM read_parquet($files)", params={"files": scored.paths(lake_root, dataset)}
+            )
+            written = lake.write_data_file(
+                Path(scratch), dataset, {"snapshot_date": BENCH_DAY}, stream.to_arrow_reader(), "bench"
+            )
+            rows += written.rows
+    return {"seconds": time.perf_counter() - started, "rows": rows}
 
 
 def measure_python(lake_root: Path) -> dict[str, object]:
@@ -219,6 +248,7 @@ def measure_collection_child(_lake_root: Path) -> dict[str, object]:
 MEASURES = {
     "scan": measure_scan,
     "score": measure_score,
+    "outputs": measure_outputs,
     "python": measure_python,
     "view": measure_view,
     "scan-history": measure_scan_history,

@@ -194,3 +194,48 @@ def test_a_lake_written_before_commits_is_adopted_once(tmp_path: Path) -> None:
     assert latest_snapshot_on_or_before(tmp_path, SNAPSHOT) == SNAPSHOT
     assert len(lake.read_commit(tmp_path, lake.SCORES, SNAPSHOT).files) == 5
     assert lake.adopt_files_without_commits(tmp_path) == []  # once
+
+
+def _stream(table: pa.Table, fail_after: int | None = None) -> pa.RecordBatchReader:
+    """``table`` one row per batch, as a query result streams it; raises after ``fail_after``."""
+
+    def batches():
+        for n, batch in enumerate(table.to_batches(max_chunksize=1)):
+            if n == fail_after:
+                raise OSError("the query failed mid-stream")
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(table.schema, batches())
+
+
+def test_a_stream_is_written_whole_and_in_order_while_it_is_read_ahead(tmp_path: Path) -> None:
+    table = resources_table(RESOURCES)
+    written = lake.write_data_file(
+        tmp_path, lake.RESOURCES, target_partition(DAY, "ec2", "1", "r"), _stream(table), "r1"
+    )
+    assert written.rows == len(RESOURCES)
+    assert (
+        pq.read_table(tmp_path / written.path).to_pylist() == lake.conform(lake.RESOURCES, table).to_pylist()
+    )
+
+
+def test_a_stream_that_fails_mid_way_raises_its_error_and_leaves_no_file(tmp_path: Path) -> None:
+    before = threading.active_count()
+    with pytest.raises(OSError, match="failed mid-stream"):
+        lake.write_data_file(
+            tmp_path,
+            lake.RESOURCES,
+            target_partition(DAY, "ec2", "1", "r"),
+            _stream(resources_table(RESOURCES), fail_after=2),
+            "r1",
+        )
+    assert not [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert threading.active_count() == before  # the read-ahead thread ended with the stream
+
+
+def test_a_consumer_that_stops_early_stops_the_read_ahead(tmp_path: Path) -> None:
+    before = threading.active_count()
+    batches = lake._read_ahead(_stream(resources_table(RESOURCES)))
+    assert next(batches).num_rows == 1
+    batches.close()
+    assert threading.active_count() == before

@@ -56,12 +56,13 @@ tag_violation_gaps AS (
         5 AS reason_order,
         checks.severity,
         checks.rule_id,
-        resources.amortized_cost,
-        resources.unblended_cost,
-        resources.cost_basis
+        resource_costs.amortized_cost,
+        resource_costs.unblended_cost,
+        resource_costs.cost_basis
     FROM failed_checks AS checks
     JOIN cost_coverage ON cost_coverage.has_costs
-    JOIN resource_compliance AS resources USING (resource_key)
+    JOIN snapshot AS resources USING (resource_key)
+    LEFT JOIN resource_costs USING (resource_key)
     WHERE checks.rule_id IS NOT NULL
       AND NOT checks.exempt
 ),

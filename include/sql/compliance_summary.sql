@@ -2,7 +2,7 @@
 -- resource_type and required tag key (the lake's `compliance_summary` columns).
 --
 -- Inputs: resource_compliance (this snapshot's, from resource_compliance.sql), applicable_rules,
--- failed_checks, policy_rules, policy_info, run_info, cost_coverage.
+-- failed_checks, resource_costs, policy_rules, policy_info, run_info, cost_coverage.
 -- compliance_pct = 100 * compliant / in scope, NULL when nothing is in scope; exempt resources
 -- are in scope and not compliant (resources_exempt counts them). violations and
 -- error_violations count the violations exemptions leave.
@@ -97,9 +97,9 @@ rule_failures AS (
         count(*) FILTER (WHERE failed.exempt) AS resources_exempt,
         count(*) FILTER (WHERE NOT failed.exempt) AS violations,
         count(*) FILTER (WHERE NOT failed.exempt AND failed.severity = 'error') AS error_violations,
-        coalesce(sum(resources.amortized_cost), 0) AS cost_failing
+        coalesce(sum(resource_costs.amortized_cost), 0) AS cost_failing
     FROM failed_checks AS failed
-    JOIN resource_compliance AS resources USING (resource_key)
+    LEFT JOIN resource_costs USING (resource_key)
     WHERE failed.rule_id IS NOT NULL
     GROUP BY failed.rule_id
 ),

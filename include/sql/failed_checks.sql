@@ -9,12 +9,11 @@
 -- matches the resource's ARN or id (case-sensitive) and it either names no keys or one of its
 -- key globs matches the check's tag key ignoring case (the tag limit has no key: only an
 -- exemption without keys waives it). The first such exemption in policy order is reported.
+-- A check is identified by (resource_key, rule_id, tag_key, violation_type): at most one
+-- violation per rule, one per prohibited key, one tag-limit violation per resource.
 WITH
 failed AS MATERIALIZED (
-    -- check_id: any unique id of a failed check (nothing is ordered by it).
-    SELECT
-        row_number() OVER () AS check_id,
-        *
+    SELECT *
     FROM tag_checks
 ),
 
@@ -25,15 +24,16 @@ exemptions_in_force AS (
     WHERE run_info.scored_date <= policy_exemptions.expires
 ),
 
-waivers AS (
-    -- Every exemption in force that covers a failed check.
+exempted_resources AS (
+    -- Every (resource, exemption in force) whose resource globs cover the resource: decided per
+    -- resource, so a policy without exemptions costs one pass over nothing.
     SELECT
-        failed.check_id,
+        snapshot.resource_key,
         exemptions.exemption_id,
+        exemptions.all_keys,
         exemptions.reason,
         exemptions.expires
-    FROM failed
-    JOIN snapshot USING (resource_key)
+    FROM snapshot
     JOIN exemptions_in_force AS exemptions
         ON EXISTS (
             SELECT 1
@@ -44,28 +44,42 @@ waivers AS (
                   OR snapshot.resource_id LIKE covered.like_pattern ESCAPE '\'
               )
         )
-        AND (
-            exemptions.all_keys
-            OR EXISTS (
-                SELECT 1
-                FROM policy_exemption_keys AS waived
-                WHERE waived.exemption_id = exemptions.exemption_id
-                  AND lower(failed.tag_key) LIKE lower(waived.like_pattern) ESCAPE '\'
-            )
-        )
+),
+
+waivers AS (
+    -- Every exemption in force that covers a failed check.
+    SELECT
+        failed.resource_key,
+        failed.rule_id,
+        failed.tag_key,
+        failed.violation_type,
+        exempted.exemption_id,
+        exempted.reason,
+        exempted.expires
+    FROM failed
+    JOIN exempted_resources AS exempted USING (resource_key)
+    WHERE exempted.all_keys
+       OR EXISTS (
+           SELECT 1
+           FROM policy_exemption_keys AS waived
+           WHERE waived.exemption_id = exempted.exemption_id
+             AND lower(failed.tag_key) LIKE lower(waived.like_pattern) ESCAPE '\'
+       )
 ),
 
 first_waivers AS (
-    SELECT DISTINCT ON (check_id)
-        check_id,
+    SELECT DISTINCT ON (resource_key, rule_id, tag_key, violation_type)
+        resource_key,
+        rule_id,
+        tag_key,
+        violation_type,
         reason AS exemption_reason,
         expires AS exemption_expires
     FROM waivers
-    ORDER BY check_id, exemption_id
+    ORDER BY resource_key, rule_id, tag_key, violation_type, exemption_id
 )
 
 SELECT
-    failed.check_id,
     failed.resource_key,
     failed.rule_id,
     failed.tag_key,
@@ -75,6 +89,10 @@ SELECT
     failed.expected,
     first_waivers.exemption_reason,
     first_waivers.exemption_expires,
-    first_waivers.check_id IS NOT NULL AS exempt
+    first_waivers.resource_key IS NOT NULL AS exempt
 FROM failed
-LEFT JOIN first_waivers USING (check_id)
+LEFT JOIN first_waivers
+    ON first_waivers.resource_key = failed.resource_key
+    AND first_waivers.rule_id IS NOT DISTINCT FROM failed.rule_id
+    AND first_waivers.tag_key IS NOT DISTINCT FROM failed.tag_key
+    AND first_waivers.violation_type = failed.violation_type
