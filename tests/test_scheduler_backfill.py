@@ -31,6 +31,7 @@ import pytest
 from tag_compliance.clock import SANDBOX_CLOCK_ENV
 from tag_compliance.local_airflow import BackfillStatus, DagRunStatus, LocalAirflow, day_start
 from tag_compliance.sandbox import Sandbox
+from tests.postgres_server import TemporaryPostgres
 
 pytestmark = pytest.mark.e2e
 
@@ -147,6 +148,7 @@ def scenario(tmp_path_factory) -> Iterator[Scenario]:
 
     with (
         ProcessWatcher() as watcher,
+        TemporaryPostgres() as database,
         Sandbox(seed=11, data_dir=root / "sandbox", scale=0.1) as sandbox,
         ThreadPoolExecutor(max_workers=1) as background,
     ):
@@ -157,7 +159,9 @@ def scenario(tmp_path_factory) -> Iterator[Scenario]:
             "TAG_COMPLIANCE_WAREHOUSE": str(root / "warehouse.duckdb"),
         }
         snapshot = background.submit(store_live_snapshot, LocalAirflow(root / "airflow-dags-test", env))
-        airflow = LocalAirflow(root / "airflow", env)
+        # The scheduler's database is PostgreSQL: on SQLite, `backfill create` clearing runs while the
+        # scheduler writes can fail with "database is locked" (tests/postgres_server.py).
+        airflow = LocalAirflow(root / "airflow", env, database_url=database.url)
         with airflow:  # starts while `dags test` runs
             mark("start")
             service_pids = airflow.pids

@@ -17,9 +17,12 @@
         backfill = airflow.backfill(date(2026, 3, 1), date(2026, 3, 3), "none")
         runs = airflow.wait_for_runs("tag_compliance", backfill_id=backfill.id, timeout=600)
 
-The database is SQLite: Airflow 3 task runners never touch it (they go through the Task Execution
-API), so the LocalExecutor works with it. It runs in WAL mode with a 60 s busy timeout, because
-``airflow backfill create`` clearing runs writes while the scheduler does.
+The database is SQLite by default: Airflow 3 task runners never touch it (they go through the Task
+Execution API), so the LocalExecutor works with it. It runs in WAL mode with a 60 s busy timeout,
+because ``airflow backfill create`` clearing runs writes while the scheduler does; even so a write
+that follows a read in one transaction can fail at once ("database is locked") when another process
+wrote in between, which :meth:`LocalAirflow.backfill` retries only while nothing was created. Give
+``database_url`` (PostgreSQL, as the scheduler tests do) where that must never happen.
 
 Backfills are created with Airflow's own ``airflow backfill create``. States are read from the REST
 API (``/api/v2``), not by polling ``airflow dags list-runs``: each CLI call costs about 6 s of CPU
@@ -175,6 +178,8 @@ class LocalAirflow:
     :param parallelism: most task instances running at once (``[core] parallelism``).
     :param startup_timeout: seconds to wait for the API server and for a DAG to be parsed.
     :param stop_timeout: seconds between SIGTERM and SIGKILL, for each of the two stages of the stop.
+    :param database_url: the metadata database (SQLAlchemy URL, an empty PostgreSQL database say);
+        default SQLite in ``home``.
     """
 
     def __init__(
@@ -187,7 +192,9 @@ class LocalAirflow:
         pools_file: Path = POOLS_FILE,
         startup_timeout: float = 180.0,
         stop_timeout: float = 20.0,
+        database_url: str | None = None,
     ) -> None:
+        self._database_url = database_url
         self.home = Path(home).resolve()
         self.dags_folder = Path(dags_folder).resolve()
         self.pools_file = Path(pools_file).resolve()
@@ -211,7 +218,11 @@ class LocalAirflow:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.home / 'airflow.db'}"
+        return self._database_url or f"sqlite:///{self.home / 'airflow.db'}"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
 
     @property
     def api_url(self) -> str:
@@ -238,7 +249,6 @@ class LocalAirflow:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{API_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self._passwords_file),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "tag_compliance.local_airflow.SQLITE_CONNECT_ARGS",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.api_url,
@@ -251,6 +261,10 @@ class LocalAirflow:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         }
+        if self.uses_sqlite:
+            owned["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = (
+                "tag_compliance.local_airflow.SQLITE_CONNECT_ARGS"
+            )
         return {**inherited, **self._extra_env, **owned}
 
     @property
@@ -266,10 +280,11 @@ class LocalAirflow:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
         self.run_airflow("db", "migrate", log_name="db-migrate")
-        # Write-ahead logging: readers (the API server, the DAG processor) never block the writer.
-        # The mode is stored in the database file.
-        with contextlib.closing(sqlite3.connect(self.home / "airflow.db", timeout=60)) as database:
-            database.execute("pragma journal_mode = wal")
+        if self.uses_sqlite:
+            # Write-ahead logging: readers (the API server, the DAG processor) never block the writer.
+            # The mode is stored in the database file.
+            with contextlib.closing(sqlite3.connect(self.home / "airflow.db", timeout=60)) as database:
+                database.execute("pragma journal_mode = wal")
         self.run_airflow("pools", "import", str(self.pools_file), log_name="pools-import")
         self._prepared = True
 
