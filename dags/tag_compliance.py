@@ -2,8 +2,8 @@
 and write the day's HTML report.
 
 Wiring only: each task calls one function of ``tag_compliance.pipeline``. Every service
-gets one mapped collection task over (account, region) in its own pool, so AWS API
-families are throttled independently; Cost Explorer (global, paid per request) runs as
+gets one mapped collection task over chunks of (account, region) targets in its own pool, so
+AWS API families are throttled independently; Cost Explorer (global, paid per request) runs as
 one task in a one-slot pool, alongside the inventory.
 """
 
@@ -41,17 +41,19 @@ def tag_compliance():
 
         return pipeline.plan(get_current_context())
 
+    # A service's (account, region) targets in chunks: one collection task instance per chunk.
     @task
-    def targets(service: str, snapshot_date: str) -> list[dict]:
+    def targets(service: str, snapshot_date: str) -> list[list[dict]]:
         from tag_compliance import pipeline
 
         return pipeline.targets(service, snapshot_date)
 
-    @task(execution_timeout=pendulum.duration(hours=2))
-    def collect(service: str, target: dict, snapshot_date: str) -> dict:
+    @task(execution_timeout=pendulum.duration(hours=2), map_index_template="{{ collection_targets }}")
+    def collect(service: str, targets: list[dict], snapshot_date: str) -> list[dict]:
         from tag_compliance import pipeline
 
-        return pipeline.collect(service, target, snapshot_date)
+        get_current_context()["collection_targets"] = pipeline.describe_targets(targets)
+        return pipeline.collect(service, targets, snapshot_date)
 
     # Waits for every collection task, whatever its outcome: it commits the snapshot only when every
     # planned target was collected (and fails, saying which are missing, otherwise).
@@ -98,7 +100,7 @@ def tag_compliance():
     collected = [
         collect.override(task_id=f"collect_{service}", pool=f"aws_{service}")
         .partial(service=service, snapshot_date=snapshot_date)
-        .expand(target=planned[service])
+        .expand(targets=planned[service])
         for service in services()
     ]
     snapshot = commit_snapshot(snapshot_date, planned, collected)

@@ -36,6 +36,12 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
+from tag_compliance.sandbox import moto_main  # noqa: E402
+
+# The in-process moto server answers as AWS does where the sandbox's does (its Tagging API, EMR's
+# regions: moto_main.AWS_ANSWERS); installed before moto is first imported.
+moto_main.install(moto_main.AWS_ANSWERS)
+
 OWN_ACCOUNT = "123456789012"  # moto's default account: the connection's own
 MEMBER_ACCOUNT = "111111111111"
 

@@ -75,7 +75,7 @@ def test_a_past_day_collects_nothing_live(sandboxed):
     sandboxed = sandboxed.model_copy(update={"accounts": ["111111111111"]})
     assert pipeline.targets("ec2", (CLOCK.date() - timedelta(days=2)).isoformat(), sandboxed) == []
     live = pipeline.targets("ec2", (CLOCK.date() - timedelta(days=1)).isoformat(), sandboxed)
-    assert live == [{"account_id": "111111111111", "region": "us-east-1"}]
+    assert live == [[{"account_id": "111111111111", "region": "us-east-1"}]]
 
 
 LOOPBACK = "http://127.0.0.1:5000"

@@ -18,6 +18,9 @@ from tag_compliance.sandbox import Sandbox, load_manifest
 from tag_compliance.sandbox.ledger import load_ledger
 from tests.conftest import REPO_ROOT
 
+# Types Cost Explorer bills under a SERVICE mapped to them; the others have no cost columns.
+COSTED_TYPES = frozenset(resource_type for _, resource_type in cost_explorer_services().values())
+
 pytestmark = pytest.mark.e2e
 TODAY = datetime.now(UTC).date()
 RUN_DAY = TODAY - timedelta(days=3)  # final figures, and within the 14 days of resource-level data
@@ -247,10 +250,14 @@ def test_per_resource_spend_with_resource_basis_equals_the_ledger(first_run, san
             costs[1] += row["unblended_cost"]
     actual = resource_costs(first_run, RUN_DAY)
     assert set(actual) == {row["arn"] for row in manifest}
-    assert {basis for basis, _, _ in actual.values()} == {"resource"}
-    assert {arn: (cents(a), cents(u)) for arn, (_, a, u) in actual.items()} == {
-        arn: (cents(expected[arn][0]), cents(expected[arn][1])) for arn in actual
+    costed_arns = {row["arn"] for row in manifest if row["resource_type"] in COSTED_TYPES}
+    costed = {arn: cost for arn, cost in actual.items() if arn in costed_arns}
+    assert {basis for basis, _, _ in costed.values()} == {"resource"}
+    assert {arn: (cents(a), cents(u)) for arn, (_, a, u) in costed.items()} == {
+        arn: (cents(expected[arn][0]), cents(expected[arn][1])) for arn in costed
     }
+    # a type Cost Explorer bills under no service of ours has no cost, rather than a made-up one
+    assert {cost for arn, cost in actual.items() if arn not in costed_arns} == {(None, None, None)}
 
 
 def test_spend_of_no_inventoried_resource_is_the_rest_of_the_total(first_run, sandbox):
@@ -321,8 +328,9 @@ def test_a_day_older_than_14_days_falls_back_to_service_averages_and_still_recon
         "select count(*) from costs where usage_date = $day and source = 'resource'", {"day": OLD_DAY}
     ).fetchall() == [(0,)]
     bases = con.execute(
-        "select distinct cost_basis, inventory_as_of from resource_compliance where snapshot_date = $day",
-        {"day": OLD_DAY},
+        "select distinct cost_basis, inventory_as_of from resource_compliance where snapshot_date = $day "
+        "and resource_type in (select unnest($costed))",
+        {"day": OLD_DAY, "costed": sorted(COSTED_TYPES)},
     ).fetchall()
     assert bases == [("service_average", OLD_DAY - timedelta(days=1))]
     assert con.execute(  # a past day's inventory is never collected live
@@ -336,8 +344,8 @@ def test_a_day_older_than_14_days_falls_back_to_service_averages_and_still_recon
     allocated: dict[tuple, Decimal] = defaultdict(Decimal)
     for account, resource_type, amount in con.execute(
         "select account_id, resource_type, sum(amortized_cost) from resource_compliance "
-        "where snapshot_date = $day group by all",
-        {"day": OLD_DAY},
+        "where snapshot_date = $day and resource_type in (select unnest($costed)) group by all",
+        {"day": OLD_DAY, "costed": sorted(COSTED_TYPES)},
     ).fetchall():
         allocated[(account, ce_service_of[resource_type])] += amount
     for account, service, amount in con.execute(
@@ -361,8 +369,9 @@ def test_a_backfill_replaces_estimated_costs_of_earlier_days_and_rescores_them(
         {"day": day_before},
     ).fetchall() == [("service", False), ("tag", False)]
     assert con.execute(
-        "select distinct cost_basis, cost_estimated from resource_compliance where snapshot_date = $day",
-        {"day": day_before},
+        "select distinct cost_basis, cost_estimated from resource_compliance where snapshot_date = $day "
+        "and resource_type in (select unnest($costed))",
+        {"day": day_before, "costed": sorted(COSTED_TYPES)},
     ).fetchall() == [("service_average", False)]
 
 

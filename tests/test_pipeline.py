@@ -115,3 +115,46 @@ def test_a_day_before_any_snapshot_fails_saying_why_nothing_was_scored(settings)
     ):
         pipeline.score("2026-03-13", None, policy)
     assert not (settings.lake / "violations" / "snapshot_date=2026-03-13").exists()
+
+
+def test_collection_fans_out_to_a_bounded_number_of_task_instances(settings):
+    from tag_compliance.aws.collectors import is_global_service, services
+    from tag_compliance.collect import plan_collection
+
+    accounts = [f"{100000000000 + n:012d}" for n in range(300)]
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+    chunked = plan_collection(
+        settings.model_copy(
+            update={
+                "accounts": accounts,
+                "regions": regions,
+                "collect_task_instances": 16,
+                "collect_threads": 8,
+            }
+        )
+    )
+    assert set(chunked) == set(services())
+    for service, service_chunks in chunked.items():
+        # 900 targets (300 for a global service), far past max_map_length's 1024 across services
+        assert len(service_chunks) == 16
+        assert all(service_chunks), service
+        targets = [(t["account_id"], t["region"]) for chunk in service_chunks for t in chunk]
+        assert len(targets) == len(set(targets)) == 300 * (1 if is_global_service(service) else 3)
+        assert max(map(len, service_chunks)) - min(map(len, service_chunks)) <= 1  # evenly dealt
+
+
+def test_a_small_organisation_gets_one_task_instance_per_target_at_most(settings):
+    from tag_compliance.collect import plan_collection
+
+    chunked = plan_collection(
+        settings.model_copy(update={"accounts": ["111111111111"], "regions": ["us-east-1"]})
+    )
+    assert chunked["ec2"] == [[{"account_id": "111111111111", "region": "us-east-1"}]]
+
+
+def test_the_ui_names_a_collection_task_instance_by_what_it_covers():
+    assert pipeline.describe_targets([{"account_id": "111111111111", "region": "eu-west-1"}]) == (
+        "111111111111/eu-west-1"
+    )
+    chunk = [{"account_id": f"11111111111{n}", "region": "us-east-1"} for n in range(3)]
+    assert pipeline.describe_targets(chunk) == "111111111110/us-east-1 and 2 more"

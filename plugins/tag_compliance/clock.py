@@ -46,7 +46,7 @@ def services_called() -> list[str]:
     from tag_compliance.aws.hook import STS
     from tag_compliance.costs.extract import COST_EXPLORER_SERVICE
 
-    collected = {name for c in all_collectors() for name in (c.service, *c.api_services)}
+    collected = {name for collector in all_collectors() for name in collector.client_services}
     return sorted({*collected, STS, COST_EXPLORER_SERVICE})
 
 

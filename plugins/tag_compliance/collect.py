@@ -9,8 +9,10 @@ and commits them together: a snapshot missing a target is never read as the day'
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
@@ -52,6 +54,49 @@ def plan_targets(settings: Settings | None = None) -> dict[str, list[dict[str, s
             {"account_id": account, "region": region} for account in accounts for region in regions
         ]
     return plan
+
+
+def chunks(targets: list[dict[str, str]], per_chunk: int, most: int) -> list[list[dict[str, str]]]:
+    """``targets`` dealt round-robin into as many chunks as it takes to give each ``per_chunk`` of
+    them (a task instance's threads), but never more than ``most``."""
+    count = min(math.ceil(len(targets) / per_chunk), most)
+    return [targets[start::count] for start in range(count)]
+
+
+def plan_collection(settings: Settings | None = None) -> dict[str, list[list[dict[str, str]]]]:
+    """Per service, its targets in chunks: one collection task instance per chunk, each with
+    ``collect_threads`` targets or more, at most ``collect_task_instances`` of them whatever the
+    size of the organisation."""
+    settings = settings or get_settings()
+    return {
+        service: chunks(targets, settings.collect_threads, settings.collect_task_instances)
+        for service, targets in plan_targets(settings).items()
+    }
+
+
+def collect_chunk(
+    service: str,
+    targets: Iterable[Mapping[str, str]],
+    snapshot_date: date,
+    settings: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """Collect one chunk of a service's targets, ``collect_threads`` at a time (each target is
+    written on its own, so a retry redoes only what it must and never duplicates a partition)."""
+    settings = settings or get_settings()
+    targets = list(targets)
+    if not targets:
+        return []
+    with ThreadPoolExecutor(
+        min(settings.collect_threads, len(targets)), thread_name_prefix="collect"
+    ) as pool:
+        return list(
+            pool.map(
+                lambda target: collect_service(
+                    service, target["account_id"], target["region"], snapshot_date, settings
+                ),
+                targets,
+            )
+        )
 
 
 def collect_service(

@@ -69,6 +69,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Cap on every list call's page size; unset means each API's maximum.",
     )
+    collect_task_instances: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Most task instances one service's mapped collection task expands to, whatever the "
+        "number of (account, region) targets (Airflow's max_map_length is 1024); each collects its share.",
+    )
+    collect_threads: int = Field(
+        default=8,
+        ge=1,
+        description="Targets one collection task instance collects at once, a thread each, under the "
+        "shared rate limits; a service gets one task instance per this many targets (up to the cap).",
+    )
 
     cost_explorer: bool = Field(
         default=True, description="Extract Cost Explorer data (set false to score tags only)."

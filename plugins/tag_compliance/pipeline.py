@@ -8,7 +8,7 @@ from datetime import UTC, date
 from typing import Any
 
 from tag_compliance import clock, lake
-from tag_compliance.collect import collect_service, plan_targets
+from tag_compliance.collect import collect_chunk, plan_collection
 from tag_compliance.config import Settings, SettingsError, get_settings
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ def plan(context: Mapping[str, Any], settings: Settings | None = None) -> str:
     return snapshot.isoformat()
 
 
-def targets(service: str, snapshot_date: str, settings: Settings | None = None) -> list[dict[str, str]]:
-    """The (account, region) pairs one service's mapped collection task runs over.
+def targets(service: str, snapshot_date: str, settings: Settings | None = None) -> list[list[dict[str, str]]]:
+    """The chunks of (account, region) targets one service's mapped collection task runs over.
 
     None for a past day: its inventory can only come from a stored snapshot, so the mapped
     collection task expands to nothing and shows as skipped.
@@ -71,32 +71,45 @@ def targets(service: str, snapshot_date: str, settings: Settings | None = None) 
     if not clock.inventory_is_live(date.fromisoformat(snapshot_date), settings):
         log.info("%s is a past day: no live inventory of %s is collected for it", snapshot_date, service)
         return []
-    return plan_targets(settings)[service]
+    return plan_collection(settings)[service]
 
 
-def collect(service: str, target: Mapping[str, str], snapshot_date: str) -> dict[str, Any]:
-    return collect_service(service, target["account_id"], target["region"], date.fromisoformat(snapshot_date))
+def collect(service: str, targets: Iterable[Mapping[str, str]], snapshot_date: str) -> list[dict[str, Any]]:
+    return collect_chunk(service, targets, date.fromisoformat(snapshot_date))
+
+
+def describe_targets(targets: Iterable[Mapping[str, str]]) -> str:
+    """What one collection task instance covers, as Airflow's UI names it (``map_index_template``)."""
+    targets = list(targets)
+    first = f"{targets[0]['account_id']}/{targets[0]['region']}" if targets else "nothing"
+    return first if len(targets) <= 1 else f"{first} and {len(targets) - 1} more"
 
 
 def commit_snapshot(
     snapshot_date: str,
-    planned: Mapping[str, Iterable[Mapping[str, str]]],
-    collected: Iterable[Iterable[Mapping[str, Any]]],
+    planned: Mapping[str, Iterable[Iterable[Mapping[str, str]]]],
+    collected: Iterable[Iterable[Iterable[Mapping[str, Any]]]],
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Make the day's inventory visible once every planned target is collected.
 
-    ``planned``: the targets of each service; ``collected``: each service's collection results.
-    A past day plans no targets and commits nothing: it is scored from a stored snapshot.
+    ``planned``: the chunks of targets of each service; ``collected``: per service, each task
+    instance's results. A past day plans no targets and commits nothing: it is scored from a
+    stored snapshot.
     """
     from tag_compliance.collect import commit_snapshot as commit
 
     settings = settings or get_settings()
-    targets = {service: list(service_targets or ()) for service, service_targets in planned.items()}
+    targets = {
+        service: [target for chunk in service_chunks or () for target in chunk]
+        for service, service_chunks in planned.items()
+    }
     if not any(targets.values()):
         log.info("%s: no live inventory planned, nothing to commit", snapshot_date)
         return {"snapshot_date": snapshot_date, "committed": False, "files": 0}
-    results = [result for service_results in collected for result in service_results or ()]
+    results = [
+        result for service_results in collected for chunk in service_results or () for result in chunk or ()
+    ]
     snapshot = commit(date.fromisoformat(snapshot_date), targets, results, settings)
     return {"snapshot_date": snapshot_date, "committed": True, "files": len(snapshot.files)}
 

@@ -145,7 +145,7 @@ class Sandbox:
                 self.timeline.record_ids(estate)
                 self.day = self.history[0]
                 self._write_day(self.day, estate)
-            write_manifest(estate, self.manifest_path.parent, self.day)
+            write_manifest(self._seeder.truth(estate), self.manifest_path.parent, self.day)
             self.seed_seconds = time.monotonic() - started
             ledger = build_ledger(estate, self.today, days=LEDGER_DAYS, timeline=self.timeline)
             write_ledger(ledger, self.ledger_path.parent)
@@ -153,7 +153,7 @@ class Sandbox:
             self.cost_explorer.start()
             log.info(
                 "sandbox seeded %d resources in %.1fs at %s; Cost Explorer (%d ledger rows to %s) at %s",
-                len(estate.inventory),
+                len(self._seeder.truth(estate).inventory),
                 self.seed_seconds,
                 self.endpoint_url,
                 ledger.num_rows,
@@ -195,7 +195,7 @@ class Sandbox:
             self.estate, self.day = estate, next_day
             self._write_day(next_day, estate)
         assert estate is not None
-        write_manifest(estate, self.manifest_path.parent, day)
+        write_manifest(self._seeder.truth(estate), self.manifest_path.parent, day)
         # The ledger was built from the whole timeline at start: only the placeholder ids of the
         # instances created since change (to the ids moto gave them); amounts never depend on ids.
         ids_after = self._cost_explorer_ids()
@@ -208,7 +208,7 @@ class Sandbox:
             "sandbox advanced to %s in %.1fs: %d resources",
             day,
             time.monotonic() - started,
-            len(estate.inventory),
+            len(self._seeder.truth(estate).inventory),
         )
         return estate
 
@@ -226,7 +226,8 @@ class Sandbox:
         for change in self.timeline.changes_on(day):
             resource_id, arn = self.timeline.ids_of(change.ident)
             changes.append(change.to_json(resource_id, arn))
-        write_day(estate, self.manifest_path.parent, day, changes)
+        assert self._seeder is not None
+        write_day(self._seeder.truth(estate), self.manifest_path.parent, day, changes)
         reached = self.history[: self.history.index(day) + 1]
         write_history(
             self.manifest_path.parent,

@@ -33,7 +33,6 @@ ROLE_NAME = "TagComplianceReadOnly"
 
 EC2, RDS, S3, LAMBDA, ECS = "ec2:instance", "rds:db", "s3:bucket", "lambda:function", "ecs:service"
 RESOURCE_TYPES: tuple[str, ...] = (EC2, RDS, S3, LAMBDA, ECS)
-SERVICE_OF = {EC2: "ec2", RDS: "rds", S3: "s3", LAMBDA: "lambda", ECS: "ecs"}
 
 # Inventory sizes at scale 1.0: per (account, region), except S3 which is per account.
 BASE_SIZES: dict[str, int] = {EC2: 80, RDS: 40, S3: 150, LAMBDA: 70, ECS: 25}
@@ -43,6 +42,14 @@ ECS_CLUSTERS = ("core", "edge")  # neither name is a suffix of the other (moto m
 # moto's GetResources closes a page when its tag count reaches TagsPerPage (>=, max 500), so with
 # 100 resources per page these types must stay at <= 4 tags. A fully compliant one has exactly 4.
 MAX_TAGS: dict[str, int] = {S3: 4, LAMBDA: 4, EC2: 50, RDS: 50, ECS: 50}
+NO_EMPTY_VALUES = frozenset({"cloudtrail:trail"})  # its API refuses a tag value of length 0
+# The other types (the sandbox's breadth): AWS's limit, 50 tags, except where it is lower.
+TAG_LIMITS: dict[str, int] = {"route53:hostedzone": 10}
+
+
+def max_tags(resource_type: str) -> int:
+    return MAX_TAGS.get(resource_type) or TAG_LIMITS.get(resource_type, 50)
+
 
 MISSING = "missing_required_tag"
 WRONG_CASE = "wrong_key_case"
@@ -155,6 +162,18 @@ def expected_violations(
     return tuple(sorted(found))
 
 
+@cache
+def _services() -> dict[str, str]:
+    from tag_compliance.aws.collectors import all_collectors
+
+    return {collector.resource_type: collector.service for collector in all_collectors()}
+
+
+def service_of(resource_type: str) -> str:
+    """The lake's ``service`` of a type: its collector's."""
+    return _services()[resource_type]
+
+
 # --------------------------------------------------------------------------- plan
 
 
@@ -176,7 +195,7 @@ class PlannedResource:
 
     @property
     def service(self) -> str:
-        return SERVICE_OF[self.resource_type]
+        return service_of(self.resource_type)
 
     @property
     def ident(self) -> tuple[str, str, str, str]:
@@ -438,8 +457,11 @@ def _tags(rng: random.Random, rtype: str, policy: Policy, specials: set[str]) ->
     required_keys: list[str] = []  # keys standing in for a required rule (exact or wrong case)
     for rule in policy.rules_for(rtype):
         outcome = rng.choices(OUTCOMES, weights=OUTCOME_WEIGHTS)[0]
-        if rtype == S3 and outcome in (EMPTY, "whitespace"):
-            # moto drops/strips blank S3 values (see seed.py): use another violation instead
+        if (rtype == S3 and outcome in (EMPTY, "whitespace")) or (
+            rtype in NO_EMPTY_VALUES and outcome == EMPTY
+        ):
+            # moto drops/strips blank S3 values (see seed.py), CloudTrail takes no empty value:
+            # use another violation instead
             outcome = rng.choice((MISSING, WRONG_CASE, "invalid"))
         value: str | None
         if outcome == "invalid":
@@ -468,7 +490,7 @@ def _tags(rng: random.Random, rtype: str, policy: Policy, specials: set[str]) ->
         extras[LONG_KEY] = rng.choice(OWNERS)
     if "long_value" in specials:
         extras["Description"] = LONG_VALUE
-    if MAX_TAGS[rtype] > len(policy.rules_for(rtype)):
+    if max_tags(rtype) > len(policy.rules_for(rtype)):
         if rtype == EC2 and rng.random() < 0.9:
             extras["Name"] = f"{rng.choice(APPS)}-{rng.randrange(1000):03d}"
         for key in rng.sample(EXTRA_KEYS, rng.randint(0, 3)):
@@ -477,7 +499,7 @@ def _tags(rng: random.Random, rtype: str, policy: Policy, specials: set[str]) ->
             extras[rng.choice(DECOY_KEYS)] = "stored-in-secrets-manager"
     tags.update(extras)
     # Capped types: extras take the place of required keys (those rules become missing).
-    while len(tags) > MAX_TAGS[rtype] and required_keys:
+    while len(tags) > max_tags(rtype) and required_keys:
         tags.pop(required_keys.pop(rng.randrange(len(required_keys))))
     return tags
 
@@ -492,7 +514,7 @@ def check_estate(estate: Estate, policy: Policy | None = None) -> list[str]:
         if ident in seen and r.resource_type != EC2:
             problems.append(f"duplicate {ident}")
         seen.add(ident)
-        if len(r.tags) > MAX_TAGS[r.resource_type]:
+        if len(r.tags) > max_tags(r.resource_type):
             problems.append(f"{ident}: {len(r.tags)} tags")
         for key, value in r.tags.items():
             if not 1 <= len(key) <= 128 or len(value) > 256 or key.lower().startswith("aws:"):

@@ -1,25 +1,38 @@
-"""``python moto_main.py -H HOST -p PORT``: moto's server, with deleted ECS services gone as in AWS.
+"""``python moto_main.py -H HOST -p PORT``: moto's server, answering as AWS does where it does not.
 
 Run as a script by :mod:`.server` (not ``-m``: that would import the sandbox package, pyarrow and
-all, into the moto process). One fix makes moto answer as AWS does:
+all, into the moto process). These fixes make moto answer as AWS does (the collector tests'
+in-process moto server gets all but the first, ``AWS_ANSWERS``, through ``tests/conftest.py``):
 
 * moto 5.2 keeps a deleted ECS service forever, status ``INACTIVE``, in ``ListServices`` and in the
   Resource Groups Tagging API. AWS drops a deleted service from ``ListServices`` at once (it only
   stays visible to ``DescribeServices`` by name for a while), so the ECS collector, which lists
   then describes, no longer sees it. Here both listings skip ``INACTIVE`` services;
   ``DescribeServices`` still returns them when asked by name, as AWS does.
+* moto's Resource Groups Tagging API (``GetResources``) sees only the backends that implement its
+  taggable-resources mixin, and names some types otherwise than AWS. On AWS it covers nearly every
+  type, which is what the collectors rely on for bulk tags: here it also sees Kinesis streams,
+  OpenSearch domains, MemoryDB clusters, MQ brokers, EventBridge rules, ECR repositories, EKS
+  clusters and EMR clusters (their tags read from each backend), and answers ``elasticache:cluster``,
+  ``elasticache:replicationgroup``, ``logs:log-group`` and ``elasticloadbalancing:loadbalancer``
+  (classic) where moto says ``elasticache:cache_clusters``, ``elasticache:replication-group``,
+  ``logs:loggroup`` and ``elb:loadbalancer`` (:func:`patch_tagging_api`).
+* moto's EMR takes the region from AWS host names only: behind an endpoint URL every cluster lands
+  in us-east-1. Here it reads the region from the request's signature, as its other services do
+  (:func:`patch_emr`).
 
-The patch is applied when moto first imports its ECS backend (importing it up front would add a
-second to every start). Everything else is moto unchanged, and resources are still created, changed
-and deleted through the public APIs (boto3), never through moto internals.
+Each patch is applied when moto first imports the module it changes (importing them up front would
+add a second to every start). Everything else is moto unchanged, and resources are still created,
+changed and deleted through the public APIs (boto3), never through moto internals.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.abc
 import importlib.machinery
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,6 +43,8 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
     del sys.path[0]
 
 ECS_MODELS = "moto.ecs.models"
+TAGGING_API_MODELS = "moto.resourcegroupstaggingapi.models"
+EMR_RESPONSES = "moto.emr.responses"
 
 
 def patch_ecs(backend: Any) -> None:
@@ -54,13 +69,180 @@ def patch_ecs(backend: Any) -> None:
     backend.iter_tagged_resources = iter_active_tagged_resources
 
 
+# moto's type names that AWS spells otherwise.
+AWS_TYPE_NAMES = {
+    "elasticache:cache_clusters": "elasticache:cluster",
+    "elasticache:replication-group": "elasticache:replicationgroup",
+    "logs:loggroup": "logs:log-group",
+    "elb:loadbalancer": "elasticloadbalancing:loadbalancer",
+}
+
+
+def _tag_list(tags: Any, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    return {tag[key]: tag[value] for tag in tags or ()}
+
+
+# Backends moto's Tagging API does not see: (module, backends attribute, type, their resources as
+# (ARN, tags) pairs). Read from each backend the way its own list-tags call reads them.
+EXTRA_TAGGABLE: tuple[tuple[str, str, str, Callable[[Any], Iterator[tuple[str, dict[str, str]]]]], ...] = (
+    (
+        "moto.kinesis.models",
+        "kinesis_backends",
+        "kinesis:stream",
+        lambda backend: ((stream.arn, dict(stream.tags)) for stream in backend.streams.values()),
+    ),
+    (
+        "moto.opensearch.models",
+        "opensearch_backends",
+        "es:domain",
+        lambda backend: (
+            (domain.arn, _tag_list(backend.list_tags(domain.arn))) for domain in backend.domains.values()
+        ),
+    ),
+    (
+        "moto.memorydb.models",
+        "memorydb_backends",
+        "memorydb:cluster",
+        lambda backend: (
+            (cluster.arn, _tag_list(backend.tagger.list_tags_for_resource(cluster.arn)["Tags"]))
+            for cluster in backend.clusters.values()
+        ),
+    ),
+    (
+        "moto.mq.models",
+        "mq_backends",
+        "mq:broker",
+        lambda backend: (
+            (broker.arn, dict(backend.list_tags(broker.arn))) for broker in backend.brokers.values()
+        ),
+    ),
+    (
+        "moto.events.models",
+        "events_backends",
+        "events:rule",
+        lambda backend: (
+            (rule.arn, _tag_list(backend.tagger.list_tags_for_resource(rule.arn)["Tags"]))
+            for bus in backend.event_buses.values()
+            for rule in bus.rules.values()
+        ),
+    ),
+    (
+        "moto.ecr.models",
+        "ecr_backends",
+        "ecr:repository",
+        lambda backend: (
+            (repository.arn, _tag_list(backend.tagger.list_tags_for_resource(repository.arn)["tags"]))
+            for repository in backend.repositories.values()
+        ),
+    ),
+    (
+        "moto.eks.models",
+        "eks_backends",
+        "eks:cluster",
+        lambda backend: ((cluster.arn, dict(cluster.tags or {})) for cluster in backend.clusters.values()),
+    ),
+    (
+        "moto.emr.models",
+        "emr_backends",
+        "elasticmapreduce:cluster",
+        lambda backend: ((cluster.arn, _tag_list(cluster.tags)) for cluster in backend.clusters.values()),
+    ),
+)
+
+
+class _Renamed:
+    """A taggable backend whose resources carry AWS's type names."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def iter_tagged_resources(self) -> Iterator[Any]:
+        for resource in self._backend.iter_tagged_resources():
+            yield dataclasses.replace(
+                resource, resource_type=AWS_TYPE_NAMES.get(resource.resource_type, resource.resource_type)
+            )
+
+
+class _ExtraTaggable:
+    """One region's backend of a service moto's Tagging API does not see, seen through it."""
+
+    def __init__(self, backend: Any, resource_type: str, resources: Callable[[Any], Iterator[Any]]) -> None:
+        self._backend, self._type, self._resources = backend, resource_type, resources
+
+    def iter_tagged_resources(self) -> Iterator[Any]:
+        from moto.core.resource_tagging import TaggedResource
+
+        for arn, tags in self._resources(self._backend):
+            yield TaggedResource(arn=arn, tags=tags, resource_type=self._type)
+
+    def owns_arn(self, arn: str) -> bool:  # TagResources/UntagResources stay the services' own
+        return False
+
+
+def _extra_backends(account_id: str, region: str) -> Iterator[_ExtraTaggable]:
+    for module_name, attribute, resource_type, resources in EXTRA_TAGGABLE:
+        module = sys.modules.get(module_name)
+        if module is None:  # never imported: the service was never called, it holds nothing
+            continue
+        backends = getattr(module, attribute)
+        if account_id not in backends or region not in backends[account_id]:
+            continue
+        yield _ExtraTaggable(backends[account_id][region], resource_type, resources)
+
+
+def patch_tagging_api(module: ModuleType) -> None:
+    """Make ``moto.resourcegroupstaggingapi.models`` see the extra backends, with AWS's names."""
+    original = module.iter_taggable_backends
+
+    def iter_taggable_backends(account_id: str, region_name: str) -> Iterator[Any]:
+        for backend in original(account_id, region_name):
+            yield _Renamed(backend)
+        yield from _extra_backends(account_id, region_name)
+
+    module.iter_taggable_backends = iter_taggable_backends
+
+
+def patch_emr(module: ModuleType) -> None:
+    """moto's EMR reads the region from an AWS host name only, so behind an endpoint URL every
+    request lands in us-east-1 (clusters of every region listed everywhere, with us-east-1 ARNs);
+    without such a host name, read it from the request's signature as moto's other services do."""
+    from moto.core.responses import BaseResponse
+
+    response = module.ElasticMapReduceResponse
+    from_host = response.get_region_from_url
+
+    def get_region_from_url(self: Any, request: Any, full_url: str) -> str:
+        if any(regex.search(self.parsed_url.netloc) for regex in response.emr_region_regex):
+            return from_host(self, request, full_url)
+        return BaseResponse.get_region_from_url(self, request, full_url)
+
+    response.get_region_from_url = get_region_from_url
+
+
+PATCHES: dict[str, Callable[[ModuleType], None]] = {
+    ECS_MODELS: lambda module: patch_ecs(module.EC2ContainerServiceBackend),
+    TAGGING_API_MODELS: patch_tagging_api,
+    EMR_RESPONSES: patch_emr,
+}
+# What the collector tests' in-process moto gets too (the ECS fix would hide the INACTIVE services
+# the ECS collector's own test makes on purpose).
+AWS_ANSWERS = {name: patch for name, patch in PATCHES.items() if name != ECS_MODELS}
+
+
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Finds ``moto.ecs.models`` like the other finders would, and patches it once executed."""
+    """Finds the modules of ``patches`` like the other finders would, and patches each once executed."""
+
+    def __init__(self, patches: Mapping[str, Callable[[ModuleType], None]]) -> None:
+        self.patches = dict(patches)
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != ECS_MODELS:
+        patch = self.patches.get(fullname)
+        if patch is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
@@ -69,14 +251,22 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
         def exec_and_patch(module: ModuleType) -> None:
             exec_module(module)
-            patch_ecs(module.EC2ContainerServiceBackend)
+            patch(module)
 
         spec.loader.exec_module = exec_and_patch  # type: ignore[method-assign]
         return spec
 
 
+def install(patches: Mapping[str, Callable[[ModuleType], None]] = PATCHES) -> None:
+    """Patch each module of ``patches`` when it is first imported (it must not be imported yet)."""
+    already = [name for name in patches if name in sys.modules]
+    if already:
+        raise RuntimeError(f"already imported, cannot be patched on import: {already}")
+    sys.meta_path.insert(0, _PatchOnImport(patches))
+
+
 if __name__ == "__main__":
-    sys.meta_path.insert(0, _PatchOnImport())
+    install()
     from moto.server import main
 
     main(sys.argv[1:])

@@ -31,7 +31,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tag_compliance.aws.collectors import all_collectors
+from tag_compliance.aws.collectors.base import TAGGING_API
+from tag_compliance.aws.collectors.described import TaggingApiTags
 from tag_compliance.config import MEMBER_POLICY_FILE
+from tag_compliance.sandbox.breadth import BreadthSeeder, plan_breadth
 from tag_compliance.sandbox.estate import (
     EC2,
     ECS,
@@ -44,7 +48,9 @@ from tag_compliance.sandbox.estate import (
     S3_HOME_REGION,
     Estate,
     PlannedResource,
+    load_policy,
 )
+from tag_compliance.sandbox.recipes import RECIPES
 from tag_compliance.sandbox.server import SandboxError
 from tag_compliance.sandbox.timeline import CREATED, DELETED, Change
 
@@ -81,6 +87,9 @@ class Seeder:
         self._lock = threading.Lock()
         self._lambda_roles: dict[str, str] = {}
         self._task_definitions: dict[tuple[str, str, str], str] = {}  # (account, region, cluster)
+        # every other collected type, made once (see .breadth), and what moto made by itself
+        self.breadth: list[PlannedResource] = []
+        self.implied: list[PlannedResource] = []
 
     # ------------------------------------------------------------------ clients
 
@@ -164,7 +173,31 @@ class Seeder:
                 jobs.append((S3, account, S3_HOME_REGION, chunk))
         jobs.sort(key=lambda job: -len(job[3]))  # biggest first, so the pool drains evenly
         self._parallel(lambda job: creators[job[0]](job[1], job[2], job[3]), jobs)
+        self._seed_breadth()
         self.verify()
+
+    def truth(self, estate: Estate | None = None) -> Estate:
+        """The whole seeded organisation: ``estate`` (default: the current one), the breadth and
+        what moto made along."""
+        estate = estate or self.estate
+        resources = [*estate.resources, *self.breadth, *self.implied]
+        return Estate(estate.seed, estate.scale, resources, estate.accounts, estate.regions)
+
+    def _seed_breadth(self) -> None:
+        breadth = BreadthSeeder(self.client, load_policy())
+        self.breadth = plan_breadth(
+            self.estate.seed, self.estate.scale, breadth.policy, self.estate.accounts, self.estate.regions
+        )
+        slices: dict[tuple[str, str], list[PlannedResource]] = {}
+        for resource in self.breadth:
+            slices.setdefault((resource.account_id, resource.api_region), []).append(resource)
+        self._parallel(lambda item: breadth.seed_slice(self.estate, *item[0], item[1]), list(slices.items()))
+
+    def _find_implied(self) -> None:
+        breadth = BreadthSeeder(self.client, load_policy())
+        slices = [(account, region) for account in self.estate.accounts for region in self.estate.regions]
+        found = self._parallel(lambda item: breadth.implied_resources(*item), slices)
+        self.implied = [resource for resources in found for resource in resources]
 
     def _parallel(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sandbox-seed")
@@ -407,6 +440,7 @@ class Seeder:
         Lambda (one call per resource there) are checked through the Resource Groups Tagging API,
         which also proves that bulk tag lookups agree with the plan for every type.
         """
+        self._find_implied()
         jobs: list[Callable[[], list[Observed]]] = []
         for account in self.estate.accounts:
             for region in self.estate.regions:
@@ -442,15 +476,40 @@ class Seeder:
                 problems.append(f"{resource.arn}: state {got.state!r}, planned {resource.state!r}")
         planned = {r.arn for r in self.estate.resources}
         problems += [f"{arn}: exists but was not planned" for arn in sorted(set(seen) - planned)]
+        problems += self._breadth_problems()
         if problems:
             raise SandboxError(
                 f"{len(problems)} resources differ from the plan:\n" + "\n".join(problems[:20])
             )
 
-    def _read_tagging(self, account: str, region: str) -> list[Observed]:
-        types = ["ec2:instance", "rds:db", "lambda:function", "ecs:service"]
-        if region == S3_HOME_REGION:
-            types.append("s3:bucket")  # moto returns every bucket in every region: ask once
+    def _breadth_problems(self) -> list[str]:
+        """The breadth's tags as the Tagging API returns them (for the types whose collectors read
+        them there) must be the plan's; no other resource of those types may carry tags."""
+        types = sorted(
+            collector.resource_type
+            for collector in all_collectors()
+            if isinstance(getattr(collector, "tags", None), TaggingApiTags)
+            or TAGGING_API in collector.api_services
+        )
+        types = [resource_type for resource_type in types if resource_type in RECIPES]
+        slices = [(account, region) for account in self.estate.accounts for region in self.estate.regions]
+        found = self._parallel(lambda item: self._read_tagging(*item, types=types), slices)
+        tagging = {item.arn: item.tags or {} for observed in found for item in observed}
+        truth = {r.arn: r for r in (*self.breadth, *self.implied) if r.resource_type in types}
+        problems = [
+            f"{arn}: planned {resource.tags!r}, GetResources returns {tagging.get(arn, {})!r}"
+            for arn, resource in truth.items()
+            if tagging.get(arn, {}) != resource.tags
+        ]
+        return problems + [f"{arn}: tagged but not planned" for arn in sorted(set(tagging) - set(truth))]
+
+    def _read_tagging(self, account: str, region: str, types: list[str] | None = None) -> list[Observed]:
+        if types is None:
+            types = ["ec2:instance", "rds:db", "lambda:function", "ecs:service"]
+            if region == S3_HOME_REGION:
+                types.append("s3:bucket")  # moto returns every bucket in every region: ask once
+        elif region != S3_HOME_REGION:  # global types answer from us-east-1 only
+            types = [t for t in types if not RECIPES[t].is_global]
         tagging = self.client(account, "resourcegroupstaggingapi", region)
         pages = tagging.get_paginator("get_resources").paginate(
             ResourceTypeFilters=types, ResourcesPerPage=100, TagsPerPage=500

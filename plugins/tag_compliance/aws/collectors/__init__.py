@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import pkgutil
@@ -9,24 +10,39 @@ from functools import cache
 
 from tag_compliance.aws.collectors.base import Collector
 
+FRAMEWORK_MODULES = frozenset({"base", "described"})
+
 
 @cache
 def all_collectors() -> tuple[Collector, ...]:
-    """One instance of every collector, ordered by resource type."""
+    """One instance of every collector, ordered by resource type: each ``Collector`` subclass a
+    module defines, and each ``Collector`` instance (a ``DescribedType``) it holds at module level
+    or in a module-level tuple."""
     found: dict[str, Collector] = {}
+
+    def add(collector: Collector) -> None:
+        if collector.resource_type in found:
+            raise RuntimeError(f"two collectors claim resource type {collector.resource_type!r}")
+        found[collector.resource_type] = collector
+
     for module_info in pkgutil.iter_modules(__path__):
-        if module_info.name == "base":
+        if module_info.name in FRAMEWORK_MODULES:
             continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if (
-                issubclass(cls, Collector)
-                and not inspect.isabstract(cls)
-                and cls.__module__ == module.__name__
-            ):
-                if cls.resource_type in found:
-                    raise RuntimeError(f"two collectors claim resource type {cls.resource_type!r}")
-                found[cls.resource_type] = cls()
+        for _, member in inspect.getmembers(module):
+            if inspect.isclass(member):
+                if (
+                    issubclass(member, Collector)
+                    and not inspect.isabstract(member)
+                    and not dataclasses.is_dataclass(member)
+                    and member.__module__ == module.__name__
+                ):
+                    add(member())
+            elif isinstance(member, Collector):
+                add(member)
+            elif isinstance(member, tuple) and member and all(isinstance(item, Collector) for item in member):
+                for collector in member:
+                    add(collector)
     return tuple(found[key] for key in sorted(found))
 
 

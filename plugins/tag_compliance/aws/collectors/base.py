@@ -8,7 +8,7 @@ subclass (and its test); the registry finds it, the DAG maps it, the lake stores
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -92,8 +92,18 @@ class CollectionContext:
         )
 
     def call(
-        self, service: str, operation: str, resource_type: str, *, items_key: str | None = None, **kwargs: Any
+        self,
+        service: str,
+        operation: str,
+        resource_type: str,
+        *,
+        items_key: str | None = None,
+        count_items: Callable[[Mapping[str, Any]], int] | None = None,
+        next_page: bool = False,
+        **kwargs: Any,
     ) -> dict[str, Any]:
+        """One request (see the hook's ``call``); ``next_page`` marks a later page of a listing
+        the collector pages itself."""
         return self.hook.call(
             self.client(service),
             operation,
@@ -101,6 +111,8 @@ class CollectionContext:
             region=self.client_region,
             resource_type=resource_type,
             items_key=items_key,
+            count_items=count_items,
+            next_page=next_page,
             **kwargs,
         )
 
@@ -138,6 +150,12 @@ class Collector(ABC):
     api_services: ClassVar[tuple[str, ...]] = ()
     # The SERVICE dimension value Cost Explorer bills this type under; None: not costed.
     cost_explorer_service: ClassVar[str | None] = None
+
+    @property
+    def client_services(self) -> tuple[str, ...]:
+        """Every boto3 service this collector sends requests to (the sandbox clock's guard resolves
+        their endpoints; tests/test_iam_policy.py checks the list against the requests made)."""
+        return (self.service, *self.api_services)
 
     @abstractmethod
     def collect(self, ctx: CollectionContext) -> Iterator[ResourceRecord]:

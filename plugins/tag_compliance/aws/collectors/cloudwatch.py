@@ -1,0 +1,17 @@
+"""CloudWatch alarms, metric and composite: no tags in DescribeAlarms; the Tagging API in bulk."""
+
+from __future__ import annotations
+
+from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTags
+
+ALARM = DescribedType(
+    resource_type="cloudwatch:alarm",
+    operation="describe_alarms",
+    params={"AlarmTypes": ["MetricAlarm", "CompositeAlarm"]},
+    items="[MetricAlarms, CompositeAlarms][] | [?AlarmArn]",
+    id="AlarmName",
+    arn="AlarmArn",
+    state="StateValue",
+    page_size=100,
+    tags=TaggingApiTags("cloudwatch:alarm"),
+)
