@@ -16,6 +16,7 @@ import pytest
 from tag_compliance.aws.collectors import cost_explorer_services
 from tag_compliance.sandbox import Sandbox, load_manifest
 from tag_compliance.sandbox.ledger import load_ledger
+from tag_compliance.sandbox.recipes import RECIPES
 from tests.conftest import REPO_ROOT
 
 # Types Cost Explorer bills under a SERVICE mapped to them; the others have no cost columns.
@@ -175,6 +176,25 @@ def test_tag_lookups_take_one_request_per_hundred_tagged_resources(first_run):
     for account_id, region, resource_type, tagged, requests in rows:
         assert tagged > 1
         assert requests <= math.ceil(tagged / 100), (account_id, region, resource_type, tagged, requests)
+
+
+def test_coverage_counts_each_type_by_the_source_that_sees_it(first_run, sandbox):
+    manifest = load_manifest(sandbox.manifest_path).to_pylist()
+    tagging_only = {resource_type for resource_type, recipe in RECIPES.items() if recipe.tagging_only}
+    rows = first_run.execute(
+        "select resource_type, sum(resources), sum(service_api_resources), sum(tagging_api_resources), "
+        "bool_and(never_tagged_visible), bool_or(never_tagged_visible) from coverage "
+        "where snapshot_date = $day group by 1",
+        {"day": RUN_DAY},
+    ).fetchall()
+    seeded = Counter(row["resource_type"] for row in manifest)
+    assert {row[0]: row[1] for row in rows} == dict(seeded)
+    assert len(seeded) >= 50 + len(tagging_only)
+    for resource_type, resources, service_api, tagging_api, all_visible, any_visible in rows:
+        if resource_type in tagging_only:  # only the Tagging API's breadth listing sees these
+            assert (service_api, tagging_api, all_visible, any_visible) == (0, resources, False, False)
+        else:
+            assert (service_api, tagging_api, all_visible, any_visible) == (resources, 0, True, True)
 
 
 def test_rerunning_the_same_date_changes_no_row_count(first_run, pipeline_env):

@@ -45,9 +45,23 @@ VIEWS = [
     "untagged_spend",
     "compliance_trend",
     "violation_history",
+    "coverage",
 ]
 # Column types of the derived views (the dataset views' come from lake.py).
 DERIVED_VIEW_TYPES = {
+    "coverage": [
+        ("snapshot_date", "DATE"),
+        ("account_id", "VARCHAR"),
+        ("region", "VARCHAR"),
+        ("resource_type", "VARCHAR"),
+        ("resources", "BIGINT"),
+        ("service_api_resources", "BIGINT"),
+        ("tagging_api_resources", "BIGINT"),
+        ("never_tagged_visible", "BOOLEAN"),
+        ("amortized_cost", "DECIMAL(38,10)"),
+        ("unblended_cost", "DECIMAL(38,10)"),
+        ("inventory_as_of", "DATE"),
+    ],
     "untagged_spend": [
         ("usage_date", "DATE"),
         ("account_id", "VARCHAR"),
@@ -176,7 +190,27 @@ def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) ->
         "violation_changes": 15,  # on the first scored day every violation opens
         "violation_history": 15,  # every violation is a one-snapshot open episode
         "tag_suggestions": 5,  # the violations of ec2 instances: other ec2 instances carry valid values
+        "coverage": 7,  # the 10 resources' (account, region, type) groups
     }
+
+
+def test_coverage_counts_every_scored_resource_by_the_source_that_saw_it(
+    lake_root: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(lake_root, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        per_group = con.execute(
+            "SELECT account_id, region, resource_type, count(*) FROM resource_compliance GROUP BY ALL"
+        ).fetchall()
+        coverage = con.execute(
+            "SELECT account_id, region, resource_type, resources, service_api_resources, "
+            "tagging_api_resources, never_tagged_visible, amortized_cost FROM coverage"
+        ).fetchall()
+    assert sorted(coverage) == sorted(
+        (account, region, resource_type, n, n, 0, True, None)
+        for account, region, resource_type, n in per_group
+    )
 
 
 def test_partition_keys_keep_their_types(lake_root: Path, tmp_path: Path) -> None:

@@ -126,7 +126,8 @@ def collect_service(
             for record in collector.collect(ctx):
                 row = asdict(record)
                 row["tags"] = list(record.tags.items())
-                rows.append({"collected_at": collected_at, "resource_type": collector.resource_type, **row})
+                row["resource_type"] = record.resource_type or collector.resource_type
+                rows.append({"collected_at": collected_at, **row})
         table = pa.Table.from_pylist(rows, schema=lake.RESOURCES.schema)
         _check_unique(table, service, account_id, region)
         partition = target_partition(snapshot_date, service, account_id, region)

@@ -156,6 +156,12 @@ def print_costs(console: Console, con: duckdb.DuckDBPyConnection, day: date) -> 
         f"Of ${spend:,.2f} spent that day, ${cost_compliant:,.2f} is attributable to compliant resources: "
         f"the attribution gap is [bold red]${gap:,.2f}[/bold red].\n"
     )
+    _, inventoried, inventoried_pct = _query(con, "coverage_share", day=day).fetchall()[0]
+    console.print(
+        f"[bold]{inventoried_pct}%[/bold] of the day's spend (${inventoried or 0:,.2f}) is on resources of "
+        "the types inventoried; the rest is Support, Tax, data transfer, deleted resources and types no "
+        "collector lists or Cost Explorer bills under no service mapped to one (view coverage).\n"
+    )
     console.print(_table("Five largest attribution gaps", con, "largest_gaps", day=day))
     console.print(
         _table(

@@ -69,9 +69,17 @@ def _matches_a_collected_type(glob: str, info: ValidationInfo) -> str:
 
     Checked against the ``resource_types`` in the validation context, which ``parse_policy``
     (so ``policy check`` and the DAG) passes from the collector registry; the language itself
-    (``TaggingPolicy.model_validate`` without it) gives any glob the same meaning in SQL."""
+    (``TaggingPolicy.model_validate`` without it) gives any glob the same meaning in SQL. A glob
+    of a service no collector lists (``ecs:task-definition`` is ECS, which has collectors; say,
+    ``appsync:apis`` is not) names what only the Tagging API's breadth listing may see, which
+    cannot be known in advance: it passes, if it is written as types are (``service:type``, the
+    service in lower case)."""
     known: list[str] | None = (info.context or {}).get(RESOURCE_TYPES_CONTEXT)
     if known is None or any(glob_matches(glob, resource_type) for resource_type in known):
+        return glob
+    service, colon, _ = glob.partition(":")
+    services = {resource_type.split(":", 1)[0] for resource_type in known}
+    if colon and service.islower() and "*" not in service and "?" not in service and service not in services:
         return glob
     folded = fold_case(glob)
     near = [folded] if any(glob_matches(folded, t) for t in known) else []

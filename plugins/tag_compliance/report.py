@@ -204,6 +204,16 @@ def headline_figures(headline: dict[str, Any]) -> list[Figure]:
             no_costs if h["total_spend"] is None else "amortized, all accounts and services",
         ),
         Figure(
+            "inventoried_spend_pct",
+            "Spend on inventoried types",
+            h["inventoried_spend_pct"],
+            fmt(h["inventoried_spend_pct"], "pct"),
+            no_costs
+            if h["total_spend"] is None
+            else f"{fmt(h['inventoried_spend'], 'money')} of the day's spend is on resources of the types "
+            "inventoried (see coverage)",
+        ),
+        Figure(
             "resources_in_scope",
             "Resources in scope",
             h["resources_in_scope"],

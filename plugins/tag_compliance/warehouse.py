@@ -313,6 +313,23 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "not); NULL when open. A resource recreated with the same id starts a new episode.",
         "days_to_resolve": "resolved_on - first_seen, in days; NULL when open.",
     },
+    "coverage": {
+        "snapshot_date": "Snapshot scored.",
+        "account_id": "Account.",
+        "region": "Region ('global' for types collected once per account).",
+        "resource_type": "Type (service:type).",
+        "resources": "Resources of the type scored on snapshot_date.",
+        "service_api_resources": "Of them, those its service's own API listed (never-tagged ones included).",
+        "tagging_api_resources": "Of them, those only the Tagging API's breadth listing saw (tagged or "
+        "once-tagged resources only).",
+        "never_tagged_visible": "Whether never-tagged resources of the type are seen: true when its "
+        "service's API lists it; false when only the Tagging API does, and never-tagged ones are missing "
+        "everywhere.",
+        "amortized_cost": "Amortized spend of these resources that day; NULL when the day has no costs or "
+        "Cost Explorer bills the type under no service mapped to it.",
+        "unblended_cost": "Unblended spend of these resources that day; NULL likewise.",
+        "inventory_as_of": "Date of the inventory scored (see compliance_summary).",
+    },
 }
 
 
@@ -331,6 +348,7 @@ DERIVED_VIEWS: tuple[str, ...] = (
     "untagged_spend",
     "compliance_trend",
     "violation_history",
+    "coverage",
 )
 
 

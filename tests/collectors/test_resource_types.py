@@ -10,10 +10,13 @@ for, more than one page; and never one request per resource, except where AWS of
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from tag_compliance.aws.collectors import all_collectors
 from tag_compliance.aws.collectors.base import GLOBAL_REGION
+from tag_compliance.aws.collectors.tagging import BREADTH_TYPE
 from tag_compliance.sandbox.recipes import RECIPES, Prerequisites
 from tests.collectors.helpers import run_collector
 from tests.conftest import OWN_ACCOUNT
@@ -23,6 +26,7 @@ UNTAGGED, TAGGED = 2, 10
 # AWS offers no bulk alternative: (type, operation) -> one request per resource.
 PER_RESOURCE_CALLS = {("eks:nodegroup", "DescribeNodegroup")}
 COLLECTORS = {collector.resource_type: collector for collector in all_collectors()}
+BREADTH = COLLECTORS.pop(BREADTH_TYPE)  # the Tagging API's listing of every other tagged type
 
 
 def tags_of(index: int) -> dict[str, str]:
@@ -31,7 +35,7 @@ def tags_of(index: int) -> dict[str, str]:
     return {"Owner": f"team{index}@example.com", "CostCenter": f"CC-{index:04d}", "Équipe": "données"}
 
 
-@pytest.mark.parametrize("resource_type", sorted(RECIPES))
+@pytest.mark.parametrize("resource_type", sorted(r for r in RECIPES if not RECIPES[r].tagging_only))
 def test_never_tagged_and_tagged_resources_are_collected_with_their_tags(aws, resource_type):
     recipe, collector = RECIPES[resource_type], COLLECTORS[resource_type]
     api = Prerequisites(lambda service: aws.client(service, REGION), OWN_ACCOUNT, REGION)
@@ -66,5 +70,27 @@ def test_never_tagged_and_tagged_resources_are_collected_with_their_tags(aws, re
 def test_every_collector_of_a_new_type_has_a_recipe():
     # The five original types have tests of their own (tests/collectors/test_<type>.py).
     original = {"ec2:instance", "ecs:service", "lambda:function", "rds:db", "s3:bucket"}
-    assert set(COLLECTORS) - original == set(RECIPES)
+    assert set(COLLECTORS) - original == {r for r in RECIPES if not RECIPES[r].tagging_only}
     assert len(COLLECTORS) >= 50
+
+
+def test_the_tagging_api_breadth_sees_every_other_tagged_type_and_leaves_the_rest_to_their_collectors(aws):
+    api = Prerequisites(lambda service: aws.client(service, REGION), OWN_ACCOUNT, REGION)
+    only_tagging = sorted(r for r in RECIPES if RECIPES[r].tagging_only)
+    made = {}
+    for resource_type in [*only_tagging, "dynamodb:table", "ec2:vpc"]:
+        for index in range(UNTAGGED + TAGGED):
+            resource_id, arn = RECIPES[resource_type].create(api, index, tags_of(index))
+            made[arn] = (resource_type, resource_id, tags_of(index))
+    run = run_collector(BREADTH, OWN_ACCOUNT, REGION)
+    seen = {
+        record.arn: (record.resource_type, record.resource_id, dict(record.tags))
+        for record in run.records.values()
+    }
+    # tagged resources of the types no collector lists, with their types read from their ARNs;
+    # never-tagged ones are invisible to the Tagging API, and DynamoDB tables and VPCs are
+    # their own collectors' (which see never-tagged ones too)
+    assert seen == {arn: made[arn] for arn in made if made[arn][0] in only_tagging and made[arn][2]}
+    assert {record.source for record in run.records.values()} == {"tagging_api"}
+    # one listing, 100 resources a request, however many types
+    assert run.pages("GetResources") == math.ceil((len(only_tagging) + 2) * TAGGED / 100)

@@ -34,12 +34,23 @@ day_gap AS (
     FROM attribution_gap
     WHERE snapshot_date = $day
       AND tag_key IS NULL
+),
+
+day_inventoried AS (
+    -- The part of the spend on resources of inventoried types (the rest: Support, Tax, data
+    -- transfer, deleted resources, types no collector lists).
+    SELECT sum(amortized_cost) AS inventoried_spend
+    FROM coverage
+    WHERE snapshot_date = $day
 )
 
 SELECT
     overall.*,
     day_spend.total_spend,
-    day_gap.attribution_gap
+    day_gap.attribution_gap,
+    day_inventoried.inventoried_spend,
+    100 * day_inventoried.inventoried_spend::DOUBLE / nullif(day_spend.total_spend, 0)::DOUBLE AS inventoried_spend_pct
 FROM overall
 CROSS JOIN day_spend
 CROSS JOIN day_gap
+CROSS JOIN day_inventoried

@@ -79,6 +79,8 @@ def plan_breadth(
                 rng = _rng(seed, "breadth", account, region, resource_type)
                 count = max(MINIMUM.get(resource_type, 1), scaled(BREADTH_BASE, scale))
                 for index, tags in enumerate(_tag_sets(rng, resource_type, count, policy)):
+                    if recipe.tagging_only and not tags:
+                        continue  # invisible to the only listing that sees the type: not inventory
                     planned.append(
                         PlannedResource(
                             account_id=account,

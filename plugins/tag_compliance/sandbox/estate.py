@@ -170,8 +170,8 @@ def _services() -> dict[str, str]:
 
 
 def service_of(resource_type: str) -> str:
-    """The lake's ``service`` of a type: its collector's."""
-    return _services()[resource_type]
+    """The lake's ``service`` of a type: its collector's, or the Tagging API breadth collector's."""
+    return _services().get(resource_type, "tagging")
 
 
 # --------------------------------------------------------------------------- plan

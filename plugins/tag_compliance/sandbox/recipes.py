@@ -210,6 +210,8 @@ class Recipe:
     :param test_page_size: the page size the collector test asks for (None: the collector's own,
         where moto answers a page size wrongly).
     :param moto_pages: moto honours that page size, so a test can see more than one page.
+    :param tagging_only: no collector lists the type: only the Tagging API's breadth listing sees
+        it, tagged resources only.
     """
 
     resource_type: str
@@ -218,6 +220,7 @@ class Recipe:
     is_global: bool = False
     test_page_size: int | None = 5
     moto_pages: bool = False
+    tagging_only: bool = False
 
 
 # --------------------------------------------------------------------------- EC2
@@ -795,6 +798,27 @@ def _parameter(api: Prerequisites, index: int, tags: Tags) -> Made:
     return name, api.arn("ssm", f"parameter{name}")
 
 
+# --------------------------------------------------------------------------- seen by the Tagging API only
+
+
+def _event_bus(api: Prerequisites, index: int, tags: Tags) -> Made:
+    name = f"bus-{index:03d}"
+    arn = api.client("events").create_event_bus(Name=name, **tagged(tags, "Tags", key_values(tags)))[
+        "EventBusArn"
+    ]
+    return name, arn
+
+
+def _task_definition(api: Prerequisites, index: int, tags: Tags) -> Made:
+    definition = api.client("ecs").register_task_definition(
+        family=f"task-{index:03d}",
+        containerDefinitions=[{"name": "app", "image": "public.ecr.aws/nginx/nginx", "memory": 128}],
+        **tagged(tags, "tags", key_values(tags, "key", "value")),
+    )["taskDefinition"]
+    arn = definition["taskDefinitionArn"]
+    return arn.rsplit("task-definition/", 1)[-1], arn
+
+
 RECIPES: dict[str, Recipe] = {
     recipe.resource_type: recipe
     for recipe in (
@@ -864,5 +888,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe("cloudtrail:trail", _trail, needs=("bucket",)),
         # moto pages DescribeParameters at 10 whatever the page size asked
         Recipe("ssm:parameter", _parameter, moto_pages=True),
+        Recipe("events:event-bus", _event_bus, tagging_only=True),
+        Recipe("ecs:task-definition", _task_definition, tagging_only=True),
     )
 }

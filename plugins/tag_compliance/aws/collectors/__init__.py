@@ -47,8 +47,13 @@ def all_collectors() -> tuple[Collector, ...]:
 
 
 def resource_types() -> list[str]:
-    """Every resource type some collector collects (``service:type``), sorted."""
-    return [collector.resource_type for collector in all_collectors()]
+    """Every resource type some service collector collects (``service:type``), sorted; the Tagging
+    API's breadth collector (``tagging:*``) adds the types it finds, which are not known here."""
+    return [
+        collector.resource_type
+        for collector in all_collectors()
+        if not collector.resource_type.endswith(":*")
+    ]
 
 
 def services() -> list[str]:

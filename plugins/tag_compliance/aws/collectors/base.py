@@ -36,6 +36,7 @@ class ResourceRecord:
     created_at: datetime | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     source: str = "service_api"
+    resource_type: str | None = None  # None: the collector's own type (only the Tagging API's vary)
 
 
 def tags_to_dict(

@@ -294,6 +294,7 @@ def _with_tags(record: ResourceRecord, tags: Mapping[str, str]) -> ResourceRecor
         created_at=record.created_at,
         tags=dict(tags),
         source=record.source,
+        resource_type=record.resource_type,
     )
 
 
