@@ -17,18 +17,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-# Items one request of an operation returns at most (AWS API references). An operation not
-# listed takes one item per request (GetBucketLocation: one bucket) or is one request per call.
-API_MAXIMUM_PAGE: dict[str, int] = {
-    "DescribeInstances": 1000,  # MaxResults 5-1000
-    "DescribeDBInstances": 100,  # MaxRecords 20-100
-    "ListFunctions": 50,  # MaxItems 1-50
-    "ListClusters": 100,  # maxResults 1-100
-    "ListServices": 100,  # maxResults 1-100
-    "DescribeServices": 10,  # services 1-10 per request
-    "GetResources": 100,  # ResourcesPerPage 1-100
-    "ListBuckets": 10000,  # MaxBuckets 1-10000
-}
+from tag_compliance.aws.pages import page_maxima
 
 
 @contextmanager
@@ -78,9 +67,10 @@ def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]
                 "SELECT service, operation, calls, pages, items FROM read_parquet($files)",
                 {"files": lake.dataset_glob(lake_root, lake.API_CALLS)},
             ).fetchall()
+    maxima = page_maxima()
     by_operation: dict[tuple[str, str], dict[str, object]] = {}
     for service, operation, calls, pages, items in sorted(rows):
-        maximum = API_MAXIMUM_PAGE.get(operation)
+        maximum = maxima.get((service, operation))
         # A bound per row (its calls share its items), so the sum is exact when a row is one call.
         fewest = max(calls, math.ceil(items / maximum)) if maximum else calls
         row = by_operation.setdefault(
@@ -93,6 +83,7 @@ def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]
                 "items": 0,
                 "maximum_page": maximum,
                 "fewest_requests": 0,
+                "listings": 0,  # (account, region, type) rows: where a page may end early
             },
         )
         for key, value in (
@@ -100,6 +91,7 @@ def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]
             ("requests", pages),
             ("items", items),
             ("fewest_requests", fewest),
+            ("listings", 1),
         ):
             row[key] = int(row[key]) + int(value)
     measured = list(by_operation.values())

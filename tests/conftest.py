@@ -22,6 +22,7 @@ os.environ.update(
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
         "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+        "MOTO_ACM_VALIDATION_WAIT": "0",  # as the sandbox's moto: certificates issued at once
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",

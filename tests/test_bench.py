@@ -84,7 +84,11 @@ def test_the_bench_runs_and_agrees_with_its_reference(tmp_path: Path, capsys) ->
     # its items require (a page size left small would show as more).
     collection = {row["operation"]: row for row in medians_collection}
     assert {"DescribeInstances", "GetResources", "ListFunctions"} <= set(collection)
-    assert all(row["requests"] <= row["fewest_requests"] for row in medians_collection), medians_collection
+    for row in medians_collection:
+        # The Tagging API also ends a page at 500 tags (TagsPerPage), so a listing of resources with
+        # many tags may take one page more than its resources need (issue 13: one per listing).
+        slack = row["listings"] if row["operation"] == "GetResources" else 0
+        assert row["requests"] <= row["fewest_requests"] + slack, row
     assert collection["GetResources"]["items"] > 0
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tag_compliance.aws.collectors import resource_types
 from tag_compliance.cli import main
 from tag_compliance.config import DEFAULT_POLICY
 from tag_compliance.files import write_text_atomically
@@ -32,7 +33,7 @@ BASELINE = FIXTURES / "org-baseline.describe-policy.json"
 EFFECTIVE = FIXTURES / "effective-policy-222233334444.json"
 EXAMPLE_POLICY = DEFAULT_POLICY.parent / "imported-org-policy.yaml"
 
-COLLECTED = "ec2:instance, ecs:service, lambda:function, rds:db, s3:bucket"
+COLLECTED = ", ".join(resource_types())
 INHERITANCE = "ignored: it only controls what child policies may change (inheritance)"
 NOT_ENFORCED = (
     "but reports every resource carrying the key, so the rule checks all types (the enforced types "
@@ -101,17 +102,14 @@ def test_aws_docs_example() -> None:
 
 def test_aws_docs_example_scope_enforced() -> None:
     result = import_file(DOCS_EXAMPLE, scope="enforced")
-    assert result.warnings == [
-        'tags.costcenter.enforced_for: "secretsmanager:ALL_SUPPORTED" matches no resource type this '
-        f"tool collects ({COLLECTED}); dropped (import again once it is collected)"
-    ]
+    assert result.warnings == []
     assert dumped(result)["optional_tags"] == [
         {
             "key": "CostCenter",
             "description": 'AWS tag policy statement "costcenter": key case and values, checked on '
             "the types AWS enforces it for (secretsmanager:ALL_SUPPORTED, ec2:instance).",
             "allowed_values": ["100", "200", "300*"],
-            "applies_to": ["ec2:instance"],
+            "applies_to": ["secretsmanager:*", "ec2:instance"],
         }
     ]
     assert result.policy.description == (
@@ -128,8 +126,6 @@ BASELINE_WARNINGS = [
     f"tags.owner.tag_value: {NO_VALUES}",
     "tags.dataclassification.enforced_for: AWS blocks noncompliant tagging on s3:bucket, "
     f"dynamodb:table {NOT_ENFORCED}",
-    'tags.dataclassification.report_required_tag_for: "dynamodb:table" matches no resource type '
-    f"this tool collects ({COLLECTED}); dropped (import again once it is collected)",
     f"tags.application.@@operators_allowed_for_child_policies: {INHERITANCE}",
 ]
 BASELINE_REQUIRED = [
@@ -139,7 +135,7 @@ BASELINE_REQUIRED = [
     {
         "key": "DataClassification",
         "allowed_values": ["public", "internal", "confidential", "restricted"],
-        "applies_to": ["s3:bucket", "rds:db"],
+        "applies_to": ["s3:bucket", "rds:db", "dynamodb:table"],
     },
 ]
 
@@ -194,10 +190,6 @@ def test_org_baseline_scope_enforced() -> None:
         f"tags.costcenter.tag_key.@@operators_allowed_for_child_policies: {INHERITANCE}",
         f"tags.costcenter.tag_value.@@operators_allowed_for_child_policies: {INHERITANCE}",
         f"tags.owner.tag_value: {NO_VALUES}",
-        'tags.dataclassification.enforced_for: "dynamodb:table" matches no resource type this tool '
-        f"collects ({COLLECTED}); dropped (import again once it is collected)",
-        'tags.dataclassification.report_required_tag_for: "dynamodb:table" matches no resource type '
-        f"this tool collects ({COLLECTED}); dropped (import again once it is collected)",
         f"tags.application.@@operators_allowed_for_child_policies: {INHERITANCE}",
     ]
     assert rules(result) == {
@@ -213,7 +205,7 @@ def test_org_baseline_scope_enforced() -> None:
             {
                 "key": "DataClassification",
                 "allowed_values": ["public", "internal", "confidential", "restricted"],
-                "applies_to": ["s3:bucket"],
+                "applies_to": ["s3:bucket", "dynamodb:table"],
             },
             {"key": "Application", "allowed_values": ["*"]},
         ],
@@ -454,36 +446,34 @@ def test_resource_types() -> None:
             }
         }
     )
-    assert result.warnings == [
-        f"tags.owner.tag_value: {NO_VALUES}",
-        'tags.owner.report_required_tag_for: "dynamodb:table" matches no resource type this tool '
-        f"collects ({COLLECTED}); dropped (import again once it is collected)",
-    ]
+    assert result.warnings == [f"tags.owner.tag_value: {NO_VALUES}"]
     assert result.policy.required_tags[0].applies_to == [
         "ec2:*",
         "ec2:instance",
         "*",
+        "dynamodb:table",
         "s3:*",
     ]
 
 
 def test_a_rule_on_types_this_tool_never_collects_is_left_out_and_said_so() -> None:
-    # The policy language refuses an applies_to glob matching no collected type (it would put
-    # nothing in scope), so the importer drops such types and a rule left with none.
+    # The policy language refuses an applies_to glob of a service some collector lists that
+    # matches none of its types (it would put nothing in scope), so the importer drops such types
+    # and a rule left with none.
     statement = {
         "tag_key": {"@@assign": "Backup"},
-        "report_required_tag_for": {"@@assign": ["dynamodb:table"]},
+        "report_required_tag_for": {"@@assign": ["ec2:dedicated-host"]},
     }
-    backup = {**statement, "enforced_for": {"@@assign": ["dynamodb:ALL_SUPPORTED"]}}
+    backup = {**statement, "enforced_for": {"@@assign": ["ec2:dedicated-host"]}}
     owner = {"tag_key": {"@@assign": "Owner"}, "tag_value": {"@@assign": ["*"]}}
     data = {"tags": {"backup": backup, "owner": owner}}
     enforced = import_data(data, scope="enforced")
     assert enforced.warnings == [
         f"tags.backup.tag_value: {NO_VALUES}",
-        'tags.backup.enforced_for: "dynamodb:ALL_SUPPORTED" matches no resource type this tool '
+        'tags.backup.enforced_for: "ec2:dedicated-host" matches no resource type this tool '
         f"collects ({COLLECTED}); dropped (import again once it is collected)",
         "tags.backup.enforced_for: rule not imported: this tool collects none of its types",
-        'tags.backup.report_required_tag_for: "dynamodb:table" matches no resource type this tool '
+        'tags.backup.report_required_tag_for: "ec2:dedicated-host" matches no resource type this tool '
         f"collects ({COLLECTED}); dropped (import again once it is collected)",
         "tags.backup.report_required_tag_for: rule not imported: this tool collects none of its types",
     ]
@@ -491,6 +481,17 @@ def test_a_rule_on_types_this_tool_never_collects_is_left_out_and_said_so() -> N
         "required_tags": [],
         "optional_tags": [{"key": "Owner", "allowed_values": ["*"]}],
     }
+
+
+def test_a_type_of_a_service_no_collector_lists_is_kept_and_said_to_be_seen_when_tagged_only() -> None:
+    data = {"tags": {"team": {"tag_key": {"@@assign": "Team"}, "report_required_tag_for": ["appsync:apis"]}}}
+    result = import_data(data)
+    assert result.warnings == [
+        f"tags.team.tag_value: {NO_VALUES}",
+        'tags.team.report_required_tag_for: "appsync:apis": no collector lists appsync resources; only '
+        "tagged ones are seen (through the Tagging API), never-tagged ones are not checked",
+    ]
+    assert result.policy.required_tags[0].applies_to == ["appsync:apis"]
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -682,7 +683,7 @@ def test_cli_yaml_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert f"OK {BASELINE} -> {out}: " in captured.err
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# Generated by `tag-compliance policy import-org`")
-    assert "# Import warnings (7):\n#   - tags.costcenter.tag_key.@@operators_allowed" in text
+    assert "# Import warnings (6):\n#   - tags.costcenter.tag_key.@@operators_allowed" in text
     assert load_policy(out) == import_file(BASELINE).policy
     assert sorted(os.listdir(tmp_path)) == ["imported.yaml"], "no temporary file left behind"
 
@@ -693,8 +694,8 @@ def test_cli_json_file_and_scope(tmp_path: Path, capsys: pytest.CaptureFixture[s
     expected = import_file(DOCS_EXAMPLE, scope="enforced")
     assert json.loads(out.read_text(encoding="utf-8")) == dumped(expected)
     assert load_policy(out) == expected.policy
-    assert expected.policy.optional_tags[0].applies_to == ["ec2:instance"]
-    assert "warning: tags.costcenter.enforced_for: " in capsys.readouterr().err
+    assert expected.policy.optional_tags[0].applies_to == ["secretsmanager:*", "ec2:instance"]
+    assert "warning: " not in capsys.readouterr().err  # both types are collected
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

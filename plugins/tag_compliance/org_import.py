@@ -152,6 +152,7 @@ class _Importer:
         self.origins: dict[str, list[str]] = {"required_tags": [], "optional_tags": []}
         self.statement_keys: dict[str, str] = {}
         self.collected = resource_types()
+        self.services = {resource_type.split(":", 1)[0] for resource_type in self.collected}
 
     def warn(self, path: str, text: str) -> None:
         self.warnings.append(f"{path}: {text}")
@@ -434,8 +435,17 @@ class _Importer:
                 glob = aws_type.removesuffix(ALL_SUPPORTED) + "*"
             else:
                 glob = aws_type
+            service = glob.partition(":")[0]
             if any(glob_matches(glob, collected) for collected in self.collected):
                 globs.append(glob)
+            elif ":" in glob and service.islower() and service not in self.services:
+                # what only the Tagging API's breadth listing may see: kept, and said so
+                globs.append(glob)
+                self.warn(
+                    path,
+                    f"{_show(aws_type)}: no collector lists {service} resources; only tagged ones are seen "
+                    "(through the Tagging API), never-tagged ones are not checked",
+                )
             else:  # the policy language refuses such a glob: it would put nothing in scope
                 self.warn(
                     path,

@@ -96,6 +96,15 @@ def _aws_dns_suffixes() -> frozenset[str]:
     )
 
 
+def _checked_endpoint(url: str) -> str:
+    """An endpoint URL given to a client, refused as botocore's client would refuse it."""
+    from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
+    if not (is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)):
+        raise ValueError(f"Invalid endpoint: {url}")
+    return url
+
+
 def is_aws_endpoint(url: str) -> bool:
     """Whether ``url``'s host belongs to one of AWS's partitions."""
     host = (urlsplit(url).hostname or "").rstrip(".")
@@ -317,10 +326,15 @@ class TagComplianceAwsHook(AwsBaseHook):
         endpoints: dict[str, str] = {}
         for service in sorted({*services, STS}):
             kwargs = {**self._client_kwargs(service, region), "config": self.botocore_config.merge(unsigned)}
-            found = {
-                label: session.create_client(service, **kwargs).meta.endpoint_url
-                for label, session in sessions.items()
-            }
+            if kwargs["endpoint_url"] is not None:
+                # Given to the client, used as it is: what botocore would check of it, without the
+                # service model a client needs (tens of services, several seconds a process).
+                found = dict.fromkeys(sessions, _checked_endpoint(kwargs["endpoint_url"]))
+            else:
+                found = {
+                    label: session.create_client(service, **kwargs).meta.endpoint_url
+                    for label, session in sessions.items()
+                }
             endpoints[service] = found.pop("")
             endpoints |= {
                 f"{service}{label}": url for label, url in found.items() if url != endpoints[service]

@@ -96,6 +96,9 @@ class MotoServer:
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_SESSION_TOKEN", "AWS_PROFILE")}
         env.update(
             MOTO_EC2_LOAD_DEFAULT_AMIS="false",
+            # certificates issued at once, not after 60 s: a certificate's state must not depend on
+            # how long after seeding a run lists it
+            MOTO_ACM_VALIDATION_WAIT="0",
             AWS_ACCESS_KEY_ID="testing",
             AWS_SECRET_ACCESS_KEY="testing",
             AWS_DEFAULT_REGION="us-east-1",
