@@ -95,6 +95,9 @@ class Aws:
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
     """A freshly reset moto estate and the Airflow connection ``aws_default`` pointing at it."""
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    from tag_compliance.aws.hook import forget_process_cache
+
+    forget_process_cache()  # the reset forgot the roles hooks assumed
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_json(moto_endpoint))
     return Aws(moto_endpoint)
 

@@ -67,22 +67,51 @@ _LOADERS: dict[str | None, Loader] = {}
 _LOADERS_LOCK = threading.Lock()
 
 
-def _offline_session(profile: str | None, region: str) -> botocore.session.Session:
-    """A botocore session as boto3 makes one, sharing a model loader per data path.
+def _share_loader(session: botocore.session.Session) -> botocore.session.Session:
+    """Give ``session`` the process's model loader for its data path.
 
-    Service models are then read once per process: building a client only to read its endpoint
-    costs milliseconds, however often the sandbox clock is read.
+    A botocore session parses every service model (JSON, megabytes for EC2) the first time it
+    builds a client of that service, and the collection tasks make a session per target and per
+    assumed role: shared, each model is read once per process (at 40 services, seconds a target).
     """
     from botocore.loaders import create_loader
 
-    session = botocore.session.Session(profile=profile)
-    session.set_config_variable("region", region)
     data_path = session.get_config_variable("data_path")
     with _LOADERS_LOCK:
         if data_path not in _LOADERS:
             _LOADERS[data_path] = create_loader(data_path)
         session.register_component("data_loader", _LOADERS[data_path])
     return session
+
+
+def _offline_session(profile: str | None, region: str) -> botocore.session.Session:
+    """A botocore session as boto3 makes one, with the process's model loader: building a client
+    only to read its endpoint costs milliseconds, however often the sandbox clock is read."""
+    session = botocore.session.Session(profile=profile)
+    session.set_config_variable("region", region)
+    return _share_loader(session)
+
+
+@dataclass
+class _ProcessCache:
+    """What every hook of a process may reuse: the connection's own account (asked once per
+    process, not once per target) and assumed roles' credentials (until 5 minutes before they
+    expire), keyed by connection and role."""
+
+    own_accounts: dict[str, str] = field(default_factory=dict)
+    credentials: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_PROCESS = _ProcessCache()
+CREDENTIALS_MARGIN = timedelta(minutes=5)
+
+
+def forget_process_cache() -> None:
+    """Drop what hooks of this process learnt (an emulator reset forgets assumed roles)."""
+    with _PROCESS.lock:
+        _PROCESS.own_accounts.clear()
+        _PROCESS.credentials.clear()
 
 
 @cache
@@ -271,14 +300,32 @@ class TagComplianceAwsHook(AwsBaseHook):
             return DEFAULT_BOTOCORE_CONFIG
         return DEFAULT_BOTOCORE_CONFIG.merge(connection_config)
 
+    def get_session(self, region_name: str | None = None, deferrable: bool = False) -> boto3.session.Session:
+        """The connection's session (the provider's), with the process's model loader."""
+        session = super().get_session(region_name=region_name, deferrable=deferrable)
+        _share_loader(session._session)
+        return session
+
+    @property
+    def _cache_key(self) -> str:
+        """Whose answers the process cache holds: the connection, and where it sends requests."""
+        return f"{self.aws_conn_id}|{self.conn_config.get_service_endpoint_url(STS)}"
+
     @property
     def own_account_id(self) -> str:
-        """The connection's own account (no role to assume there)."""
+        """The connection's own account (no role to assume there); asked once per process."""
         with self._lock:
             if self._own_account_id is None:
-                sts = self._base_client(STS, self.conn_config.region_name or "us-east-1")
-                response = self.call(sts, "get_caller_identity", account_id="self", region="global")
-                self._own_account_id = response["Account"]
+                with _PROCESS.lock:
+                    known = _PROCESS.own_accounts.get(self._cache_key)
+                if known is None:
+                    sts = self._base_client(STS, self.conn_config.region_name or "us-east-1")
+                    known = self.call(sts, "get_caller_identity", account_id="self", region="global")[
+                        "Account"
+                    ]
+                    with _PROCESS.lock:
+                        _PROCESS.own_accounts[self._cache_key] = known
+                self._own_account_id = known
             return self._own_account_id
 
     def _client_kwargs(self, service: str, region: str) -> dict[str, Any]:
@@ -366,24 +413,31 @@ class TagComplianceAwsHook(AwsBaseHook):
 
     def _assume_role(self, account_id: str, region: str) -> tuple[boto3.session.Session, datetime]:
         role_arn = f"arn:aws:iam::{account_id}:role/{self.role_name}"
-        sts = self._base_client(STS, region)
-        try:
-            response = self.call(
-                sts,
-                "assume_role",
-                account_id=account_id,
-                region="global",
-                RoleArn=role_arn,
-                RoleSessionName="tag-compliance",
-            )
-        except AwsCollectionError as exc:
-            raise AwsCollectionError(f"cannot assume {role_arn} in account {account_id}: {exc}") from exc
-        credentials = response["Credentials"]
+        key = (self._cache_key, role_arn, region)
+        with _PROCESS.lock:
+            credentials = _PROCESS.credentials.get(key)
+        if credentials is None or credentials["Expiration"] - datetime.now(UTC) <= CREDENTIALS_MARGIN:
+            sts = self._base_client(STS, region)
+            try:
+                response = self.call(
+                    sts,
+                    "assume_role",
+                    account_id=account_id,
+                    region="global",
+                    RoleArn=role_arn,
+                    RoleSessionName="tag-compliance",
+                )
+            except AwsCollectionError as exc:
+                raise AwsCollectionError(f"cannot assume {role_arn} in account {account_id}: {exc}") from exc
+            credentials = response["Credentials"]
+            with _PROCESS.lock:
+                _PROCESS.credentials[key] = credentials
         session = boto3.session.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
             region_name=region,
+            botocore_session=_share_loader(botocore.session.Session()),
         )
         return session, credentials["Expiration"]
 
