@@ -63,6 +63,11 @@ def run_dag(logical_date: datetime, sandbox_clock: datetime | None = None):
     """dag.test() for one logical date; ``sandbox_clock`` replays that time as 'now' (live inventory)."""
     from airflow.dag_processing.dagbag import DagBag
 
+    from tag_compliance.aws.hook import forget_process_cache
+
+    # A deployed run's tasks are processes of their own; dag.test() runs them all in this one,
+    # which must not carry the previous run's caller identity and credentials into this run.
+    forget_process_cache()
     dag = DagBag(dag_folder=REPO_ROOT / "dags").dags["tag_compliance"]
     for task in dag.tasks:
         task.retries = 0  # fail fast here; production runs retry with backoff

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
-from datetime import date
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 
 import pytest
 
@@ -133,6 +135,35 @@ def test_member_accounts_are_reached_through_the_assumed_role(aws):
     assert member.get_caller_identity()["Account"] == MEMBER_ACCOUNT
     assert hook.own_account_id == OWN_ACCOUNT
     assert hook.recorder.totals("AssumeRole").pages == 1
+
+
+def test_hooks_of_one_process_ask_sts_once_however_many_threads_start_together(aws):
+    hooks = [TagComplianceAwsHook("aws_default", recorder=ApiCallRecorder(task=f"t{n}")) for n in range(8)]
+    start = threading.Barrier(len(hooks))
+
+    def reach_member(hook: TagComplianceAwsHook) -> str:
+        start.wait()
+        return hook.client_for(MEMBER_ACCOUNT, "us-east-1", "sts").get_caller_identity()["Account"]
+
+    with ThreadPoolExecutor(len(hooks)) as pool:
+        assert list(pool.map(reach_member, hooks)) == [MEMBER_ACCOUNT] * len(hooks)
+    for operation in ("GetCallerIdentity", "AssumeRole"):
+        assert sum(hook.recorder.totals(operation).pages for hook in hooks) == 1, operation
+
+
+def test_credentials_about_to_expire_are_not_reused(aws, monkeypatch):
+    from tag_compliance.aws import hook as hook_module
+
+    first = TagComplianceAwsHook("aws_default")
+    first.client_for(MEMBER_ACCOUNT, "us-east-1", "sts")
+    again = TagComplianceAwsHook("aws_default")
+    again.client_for(MEMBER_ACCOUNT, "us-east-1", "sts")
+    assert again.recorder.totals("AssumeRole").pages == 0  # reused
+    # moto's credentials last an hour: with a margin longer than that they are always too old
+    monkeypatch.setattr(hook_module, "CREDENTIALS_MARGIN", timedelta(hours=2))
+    late = TagComplianceAwsHook("aws_default")
+    late.client_for(MEMBER_ACCOUNT, "us-east-1", "sts")
+    assert late.recorder.totals("AssumeRole").pages == 1
 
 
 def test_unreachable_endpoint_fails_the_collection_and_writes_no_partition(monkeypatch, settings):

@@ -19,7 +19,7 @@ from tag_compliance import clock, collect
 from tag_compliance.aws.accounting import ApiCallRecorder
 from tag_compliance.aws.collectors import all_collectors
 from tag_compliance.aws.collectors.base import GLOBAL_REGION, CollectionContext
-from tag_compliance.aws.hook import TagComplianceAwsHook
+from tag_compliance.aws.hook import TagComplianceAwsHook, forget_process_cache
 from tag_compliance.config import Settings
 from tag_compliance.costs.extract import extract_costs
 from tag_compliance.sandbox.cost_explorer import CostExplorerEmulator
@@ -126,7 +126,9 @@ def member_estate(aws):
 
 
 def collector_calls(collector) -> set[tuple[str, str]]:
-    """Every (service, operation) one collector's run in the member account made, STS included."""
+    """Every (service, operation) one collector's run in the member account made, STS included
+    (as in a task process of its own: nothing remembered from an earlier hook)."""
+    forget_process_cache()
     recorder = ApiCallRecorder(task="iam")
     ctx = CollectionContext(
         hook=TagComplianceAwsHook("aws_default", recorder=recorder),
@@ -142,7 +144,9 @@ def collector_calls(collector) -> set[tuple[str, str]]:
 
 
 def cost_explorer_calls(moto_endpoint: str, settings: Settings, monkeypatch) -> set[tuple[str, str]]:
-    """Every (service, operation) a Cost Explorer extraction with resource-level costs made."""
+    """Every (service, operation) a Cost Explorer extraction with resource-level costs made (in a
+    task process of its own)."""
+    forget_process_cache()
     recorders: list[ApiCallRecorder] = []
     make_hook = collect.make_hook
 

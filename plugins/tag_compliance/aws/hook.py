@@ -96,11 +96,35 @@ def _offline_session(profile: str | None, region: str) -> botocore.session.Sessi
 class _ProcessCache:
     """What every hook of a process may reuse: the connection's own account (asked once per
     process, not once per target) and assumed roles' credentials (until 5 minutes before they
-    expire), keyed by connection and role."""
+    expire), keyed by connection and role.
 
-    own_accounts: dict[str, str] = field(default_factory=dict)
-    credentials: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    Each answer is fetched once however many threads want it at the same time (one lock per
+    key): a chunk's threads start together, and each asking STS would make the count of STS
+    requests depend on timing.
+    """
+
+    answers: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    key_locks: dict[tuple[str, ...], threading.Lock] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def remember(
+        self, key: tuple[str, ...], fetch: Callable[[], Any], fresh: Callable[[Any], bool] = lambda _: True
+    ) -> Any:
+        """The answer for ``key``: the remembered one while ``fresh``, else ``fetch()``'s."""
+        with self.lock:
+            key_lock = self.key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self.lock:
+                known = self.answers.get(key)
+            if known is None or not fresh(known):
+                known = fetch()
+                with self.lock:
+                    self.answers[key] = known
+            return known
+
+    def forget(self) -> None:
+        with self.lock:
+            self.answers.clear()
 
 
 _PROCESS = _ProcessCache()
@@ -109,9 +133,7 @@ CREDENTIALS_MARGIN = timedelta(minutes=5)
 
 def forget_process_cache() -> None:
     """Drop what hooks of this process learnt (an emulator reset forgets assumed roles)."""
-    with _PROCESS.lock:
-        _PROCESS.own_accounts.clear()
-        _PROCESS.credentials.clear()
+    _PROCESS.forget()
 
 
 @cache
@@ -316,16 +338,13 @@ class TagComplianceAwsHook(AwsBaseHook):
         """The connection's own account (no role to assume there); asked once per process."""
         with self._lock:
             if self._own_account_id is None:
-                with _PROCESS.lock:
-                    known = _PROCESS.own_accounts.get(self._cache_key)
-                if known is None:
+
+                def ask_sts() -> str:
                     sts = self._base_client(STS, self.conn_config.region_name or "us-east-1")
-                    known = self.call(sts, "get_caller_identity", account_id="self", region="global")[
-                        "Account"
-                    ]
-                    with _PROCESS.lock:
-                        _PROCESS.own_accounts[self._cache_key] = known
-                self._own_account_id = known
+                    identity = self.call(sts, "get_caller_identity", account_id="self", region="global")
+                    return identity["Account"]
+
+                self._own_account_id = _PROCESS.remember(("own account", self._cache_key), ask_sts)
             return self._own_account_id
 
     def _client_kwargs(self, service: str, region: str) -> dict[str, Any]:
@@ -413,10 +432,8 @@ class TagComplianceAwsHook(AwsBaseHook):
 
     def _assume_role(self, account_id: str, region: str) -> tuple[boto3.session.Session, datetime]:
         role_arn = f"arn:aws:iam::{account_id}:role/{self.role_name}"
-        key = (self._cache_key, role_arn, region)
-        with _PROCESS.lock:
-            credentials = _PROCESS.credentials.get(key)
-        if credentials is None or credentials["Expiration"] - datetime.now(UTC) <= CREDENTIALS_MARGIN:
+
+        def assume() -> dict[str, Any]:
             sts = self._base_client(STS, region)
             try:
                 response = self.call(
@@ -429,9 +446,13 @@ class TagComplianceAwsHook(AwsBaseHook):
                 )
             except AwsCollectionError as exc:
                 raise AwsCollectionError(f"cannot assume {role_arn} in account {account_id}: {exc}") from exc
-            credentials = response["Credentials"]
-            with _PROCESS.lock:
-                _PROCESS.credentials[key] = credentials
+            return response["Credentials"]
+
+        credentials = _PROCESS.remember(
+            ("credentials", self._cache_key, role_arn, region),
+            assume,
+            fresh=lambda known: known["Expiration"] - datetime.now(UTC) > CREDENTIALS_MARGIN,
+        )
         session = boto3.session.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
