@@ -153,8 +153,8 @@ RESOURCES: list[dict[str, Any]] = [
         "fn-missing",
         {"CostCenter": INJECTION, KEY_128.upper(): "v"},
     ),
-    # Out of scope (no rule applies to sqs), but its prohibited key is still reported.
-    resource(ACCOUNT_2, "us-east-1", "sqs:queue", "q-out-of-scope", {"Secret": "abc"}),
+    # Out of scope (no rule applies to ssm), but its prohibited key is still reported.
+    resource(ACCOUNT_2, "us-east-1", "ssm:parameter", "q-out-of-scope", {"Secret": "abc"}),
     # Out of scope and untagged.
     resource(ACCOUNT_2, "us-east-1", "ecs:service", "svc-untagged", {}),
 ]
@@ -195,11 +195,11 @@ CE_EC2 = "Amazon Elastic Compute Cloud - Compute"
 CE_S3 = "Amazon Simple Storage Service"
 CE_LAMBDA = "AWS Lambda"
 CE_ECS = "Amazon Elastic Container Service"
-CE_SQS = "Amazon Simple Queue Service"  # no collector
+CE_CONFIG = "AWS Config"  # no collector
 CE_TAX = "Tax"  # no collector, never a resource
 EXTRACTED_AT = datetime(2026, 3, 15, 4, 0, tzinfo=UTC)
 
-GROUP_TYPES = {"service": "SERVICE", "tag": "TAG", "resource": "RESOURCE_ID"}
+GROUP_TYPES = {"service": "SERVICE", "tag": "TAG", "resource": "RESOURCE_ID", "usage_type": "USAGE_TYPE"}
 
 
 def cost(
@@ -212,6 +212,7 @@ def cost(
     tag_key: str | None = None,
     tag_value: str | None = None,
     resource_id: str | None = None,
+    usage_type: str | None = None,
     estimated: bool = True,
 ) -> list[dict[str, Any]]:
     """The two rows (AmortizedCost, UnblendedCost) Cost Explorer gives one group on one day."""
@@ -224,6 +225,7 @@ def cost(
             "tag_key": tag_key,
             "tag_value": tag_value,
             "resource_id": resource_id,
+            "usage_type": usage_type,
             "metric": metric,
             "amount": Decimal(amount),
             "unit": "USD",
@@ -246,6 +248,12 @@ def resource_cost(
     return cost("resource", account_id, amortized, unblended, service=service, resource_id=resource_id, **kw)
 
 
+def usage_cost(
+    account_id: str, service: str, usage_type: str, amortized: str, unblended: str, **kw: Any
+) -> list[dict[str, Any]]:
+    return cost("usage_type", account_id, amortized, unblended, service=service, usage_type=usage_type, **kw)
+
+
 def tag_cost(
     account_id: str, key: str, value: str, amortized: str, unblended: str, **kw: Any
 ) -> list[dict[str, Any]]:
@@ -261,7 +269,7 @@ COSTS_WITH_RESOURCES: list[dict[str, Any]] = [
     *service_cost(ACCOUNT_1, CE_TAX, "1.0000000000", "1.0000000000"),
     *service_cost(ACCOUNT_2, CE_LAMBDA, "3.0000000000", "3.0000000000"),
     *service_cost(ACCOUNT_2, CE_ECS, "6.0000000000", "6.0000000000"),
-    *service_cost(ACCOUNT_2, CE_SQS, "0.4000000000", "0.4000000000"),
+    *service_cost(ACCOUNT_2, CE_CONFIG, "0.4000000000", "0.4000000000"),
     *service_cost(ACCOUNT_2, CE_EC2, "0.1000000000", "0.1000000000"),
     # EC2 and S3 report the instance id / bucket name; i-0j-warning has no row (costs 0).
     *resource_cost(ACCOUNT_1, CE_EC2, "i-0a-compliant", "4.0000000000", "5.0000000000"),
@@ -300,7 +308,7 @@ COSTS_SERVICE_ONLY: list[dict[str, Any]] = [
     *service_cost(ACCOUNT_1, CE_TAX, "0.2000000000", "0.2000000000", estimated=False),
     *service_cost(ACCOUNT_2, CE_LAMBDA, "2.0000000000", "2.0000000000", estimated=False),
     *service_cost(ACCOUNT_2, CE_ECS, "3.0000000000", "3.0000000000", estimated=False),
-    *service_cost(ACCOUNT_2, CE_SQS, "0.1000000000", "0.1000000000", estimated=False),
+    *service_cost(ACCOUNT_2, CE_CONFIG, "0.1000000000", "0.1000000000", estimated=False),
 ]
 
 

@@ -279,7 +279,7 @@ def test_three_group_by_keys_are_rejected(ce: Any) -> None:
         ({"GroupBy": [{"Type": "DIMENSION", "Key": "RESOURCE_ID"}]}, "RESOURCE_ID"),
         ({"GroupBy": [{"Type": "COST_CATEGORY", "Key": "Team"}]}, "COST_CATEGORY"),
         ({"Filter": {"CostCategories": {"Key": "Team", "Values": ["x"]}}}, "CostCategories"),
-        ({"Filter": {"Dimensions": {"Key": "USAGE_TYPE", "Values": ["x"]}}}, "USAGE_TYPE"),
+        ({"Filter": {"Dimensions": {"Key": "INSTANCE_TYPE", "Values": ["x"]}}}, "INSTANCE_TYPE"),
     ],
 )
 def test_invalid_requests_are_rejected(ce: Any, change: dict[str, Any], fragment: str) -> None:

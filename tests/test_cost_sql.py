@@ -26,11 +26,11 @@ from tag_compliance.warehouse import publish_warehouse
 from tests.sql_fixtures import (
     ACCOUNT_1,
     ACCOUNT_2,
+    CE_CONFIG,
     CE_EC2,
     CE_ECS,
     CE_LAMBDA,
     CE_S3,
-    CE_SQS,
     CE_TAX,
     COSTS_SERVICE_ONLY,
     COSTS_WITH_RESOURCES,
@@ -43,11 +43,12 @@ from tests.sql_fixtures import (
     resource_cost,
     resources_table,
     service_cost,
+    usage_cost,
     write_costs,
     write_snapshot,
 )
 
-EC2, S3, LAMBDA, ECS, SQS = "ec2:instance", "s3:bucket", "lambda:function", "ecs:service", "sqs:queue"
+EC2, S3, LAMBDA, ECS, SSM = "ec2:instance", "s3:bucket", "lambda:function", "ecs:service", "ssm:parameter"
 # gap_reason and cost_basis values, short so the expected rows fit on a line.
 NC, OOS, NR, TV = "non_compliant", "out_of_scope", "no_resource", "tag_violation"
 RB, SA = "resource", "service_average"
@@ -121,7 +122,7 @@ def test_resource_basis_costs(resource_lake: Path) -> None:
         "fn-unicode": ("resource", money("0.9999999999"), money("1.0000000000"), False),
         "fn-missing": ("resource", money("3"), money("3"), True),
         "svc-untagged": ("resource", money("6"), money("6"), True),
-        # Cost Explorer has no service for SQS queues among our collectors.
+        # SSM parameters are free: no Cost Explorer service is mapped to them.
         "q-out-of-scope": (None, None, None, None),
     }
 
@@ -175,13 +176,13 @@ EXPECTED_SUMMARY_RESOURCE_BASIS = [
     ("service", "lambda", "3.9999999999", "3.9999999999", "0.9999999999",
      pct("0.9999999999", "3.9999999999")),
     ("service", "s3", "0.75", "0.75", "0", 0.0),
-    ("service", "sqs", "0", "0", "0", None),  # no cost known, nothing in scope
+    ("service", "ssm", "0", "0", "0", None),  # no cost known, nothing in scope
     ("resource_type", EC2, "7.0000000001", "7.0000000001", "4", pct("4", "7.0000000001")),
     ("resource_type", ECS, "6", "0", "0", None),
     ("resource_type", LAMBDA, "3.9999999999", "3.9999999999", "0.9999999999",
      pct("0.9999999999", "3.9999999999")),
     ("resource_type", S3, "0.75", "0.75", "0", 0.0),
-    ("resource_type", SQS, "0", "0", "0", None),
+    ("resource_type", SSM, "0", "0", "0", None),
     # Per key: resources the rule applies to, and those with no violation of it.
     ("tag_key", "CostCenter", "11.75", "11.75", "5.9999999999", pct("5.9999999999", "11.75")),
     ("tag_key", "Environment", "11.75", "11.75", "4.9999999999", pct("4.9999999999", "11.75")),
@@ -202,13 +203,13 @@ EXPECTED_SUMMARY_SERVICE_AVERAGE = [
     ("service", "ecs", "3", "0", "0", None),
     ("service", "lambda", "2.5", "2.5", "0.5", 20.0),
     ("service", "s3", "1.0000000001", "1.0000000001", "0", 0.0),
-    ("service", "sqs", "0", "0", "0", None),
+    ("service", "ssm", "0", "0", "0", None),
     ("resource_type", EC2, "1.0000000003", "1.0000000003", "0.5000000001",
      pct("0.5000000001", "1.0000000003")),
     ("resource_type", ECS, "3", "0", "0", None),
     ("resource_type", LAMBDA, "2.5", "2.5", "0.5", 20.0),
     ("resource_type", S3, "1.0000000001", "1.0000000001", "0", 0.0),
-    ("resource_type", SQS, "0", "0", "0", None),
+    ("resource_type", SSM, "0", "0", "0", None),
     ("tag_key", "CostCenter", "4.5000000004", "4.5000000004", "1.2500000002",
      pct("1.2500000002", "4.5000000004")),
     ("tag_key", "Environment", "4.5000000004", "4.5000000004", "1.0000000001",
@@ -263,10 +264,10 @@ EXPECTED_GAP_RESOURCE_BASIS = [
     (ACCOUNT_1, "s3", CE_S3, S3, "Environment", TV, "error", 2, "0.75", "0.8", RB),
     (ACCOUNT_2, "lambda", CE_LAMBDA, LAMBDA, None, NC, None, 1, "3", "3", RB),
     (ACCOUNT_2, "ecs", CE_ECS, ECS, None, OOS, None, 1, "6", "6", RB),
-    (ACCOUNT_2, "sqs", None, SQS, None, OOS, None, 1, "0", "0", None),
+    (ACCOUNT_2, "ssm", None, SSM, None, OOS, None, 1, "0", "0", None),
+    (ACCOUNT_2, None, CE_CONFIG, None, None, NR, None, 0, "0.4", "0.4", "service"),
     # Account 1's instance id reported in account 2 belongs to no resource of account 2.
     (ACCOUNT_2, "ec2", CE_EC2, None, None, NR, None, 0, "0.1", "0.1", "service"),
-    (ACCOUNT_2, None, CE_SQS, None, None, NR, None, 0, "0.4", "0.4", "service"),
     (ACCOUNT_2, "lambda", CE_LAMBDA, LAMBDA, "CostCenter", TV, "error", 1, "3", "3", RB),
     (ACCOUNT_2, "lambda", CE_LAMBDA, LAMBDA, "Environment", TV, "error", 1, "3", "3", RB),
     (ACCOUNT_2, "lambda", CE_LAMBDA, LAMBDA, KEY_128, TV, "error", 1, "3", "3", RB),
@@ -284,8 +285,8 @@ EXPECTED_GAP_SERVICE_AVERAGE = [
     (ACCOUNT_1, "s3", CE_S3, S3, "Environment", TV, "error", 2, "1.0000000001", "-0.0000000003", SA),
     (ACCOUNT_2, "lambda", CE_LAMBDA, LAMBDA, None, NC, None, 1, "2", "2", SA),
     (ACCOUNT_2, "ecs", CE_ECS, ECS, None, OOS, None, 1, "3", "3", SA),
-    (ACCOUNT_2, "sqs", None, SQS, None, OOS, None, 1, "0", "0", None),
-    (ACCOUNT_2, None, CE_SQS, None, None, NR, None, 0, "0.1", "0.1", "service"),
+    (ACCOUNT_2, "ssm", None, SSM, None, OOS, None, 1, "0", "0", None),
+    (ACCOUNT_2, None, CE_CONFIG, None, None, NR, None, 0, "0.1", "0.1", "service"),
     (ACCOUNT_2, "lambda", CE_LAMBDA, LAMBDA, "CostCenter", TV, "error", 1, "2", "2", SA),
     (ACCOUNT_2, "lambda", CE_LAMBDA, LAMBDA, "Environment", TV, "error", 1, "2", "2", SA),
     (ACCOUNT_2, "lambda", CE_LAMBDA, LAMBDA, KEY_128, TV, "error", 1, "2", "2", SA),
@@ -416,10 +417,10 @@ def test_empty_resource_partition_means_resource_basis_with_no_rows(tmp_path: Pa
         (ACCOUNT_1, CE_EC2, money("8.0000000001"), money("8.2500000001")),
         (ACCOUNT_1, CE_S3, money("0.75"), money("0.8")),
         (ACCOUNT_1, CE_TAX, money("1"), money("1")),
+        (ACCOUNT_2, CE_CONFIG, money("0.4"), money("0.4")),
         (ACCOUNT_2, CE_LAMBDA, money("3"), money("3")),
         (ACCOUNT_2, CE_EC2, money("0.1"), money("0.1")),
         (ACCOUNT_2, CE_ECS, money("6"), money("6")),
-        (ACCOUNT_2, CE_SQS, money("0.4"), money("0.4")),
     ]
 
 
@@ -479,6 +480,55 @@ def test_each_resource_row_goes_to_one_resource_and_id_and_arn_rows_add_up() -> 
     ]
     assert outputs["attribution_gap"] == []  # all compliant, nothing left over
     assert outputs["compliance_summary"][0]["cost_compliance_pct"] == 100.0
+
+
+def test_a_service_several_types_share_is_split_by_their_usage_types() -> None:
+    """ "EC2 - Other" on a day without per-resource rows: each type's share is the spend of its own
+    usage types (with or without a region code), spread over that type's resources only; usage
+    of no type (regional data transfer) and of a type with no resource (snapshots) stays a gap."""
+    policy = TaggingPolicy.model_validate({"version": "1", "required_tags": [{"key": "Owner"}]})
+    other = "EC2 - Other"
+    resources = [
+        resource(ACCOUNT_1, "us-east-1", "ec2:volume", "vol-1", {"Owner": "a"}),
+        resource(ACCOUNT_1, "eu-west-1", "ec2:volume", "vol-2", {}),
+        resource(ACCOUNT_1, "us-east-1", "ec2:natgateway", "nat-1", {"Owner": "a"}),
+        resource(ACCOUNT_2, "us-east-1", "ec2:volume", "vol-3", {"Owner": "b"}),
+    ]
+    costs = [
+        *service_cost(ACCOUNT_1, other, "10", "10"),
+        *usage_cost(ACCOUNT_1, other, "EBS:VolumeUsage.gp3", "3", "3"),
+        *usage_cost(ACCOUNT_1, other, "EU-EBS:VolumeIOUsage", "1", "1"),
+        *usage_cost(ACCOUNT_1, other, "EU-NatGateway-Hours", "2", "2"),
+        *usage_cost(ACCOUNT_1, other, "USE1-EBS:SnapshotUsage", "0.5", "0.5"),
+        *usage_cost(ACCOUNT_1, other, "DataTransfer-Regional-Bytes", "3.5", "3.5"),
+        *service_cost(ACCOUNT_2, other, "0.3", "0.3"),
+        *usage_cost(ACCOUNT_2, other, "EBS:VolumeUsage.gp3", "0.3", "0.3"),
+    ]
+    outputs = score_with_costs(resources, costs, policy)
+    costs_of = {
+        row["resource_id"]: (row["cost_basis"], row["amortized_cost"])
+        for row in outputs["resource_compliance"]
+    }
+    assert costs_of == {
+        "vol-1": (SA, money("2")),  # (3 + 1) / 2
+        "vol-2": (SA, money("2")),
+        "nat-1": (SA, money("2")),
+        "vol-3": (SA, money("0.3")),
+    }
+    no_resource = [
+        (row["account_id"], row["service"], row["cost_explorer_service"], row["amortized_cost"])
+        for row in outputs["attribution_gap"]
+        if row["gap_reason"] == NR
+    ]
+    # once per (account, service), however many types share it: 0.5 of snapshots + 3.5 of transfer
+    assert no_resource == [(ACCOUNT_1, "ec2", other, money("4"))]
+
+
+def test_cost_rows_written_before_usage_types_existed_read_it_as_null() -> None:
+    rows = costs_table(COSTS_SERVICE_ONLY).drop_columns(["usage_type"])
+    costs = DayCosts.of(rows)
+    assert costs.rows.column("usage_type").null_count == rows.num_rows
+    assert costs.rows.column("amount").to_pylist() == rows.column("amount").to_pylist()
 
 
 def test_score_resources_without_costs_defaults_to_no_costs() -> None:

@@ -13,14 +13,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tag_compliance.aws.collectors import cost_explorer_services
+from tag_compliance.aws.collectors import cost_mappings
 from tag_compliance.sandbox import Sandbox, load_manifest
 from tag_compliance.sandbox.ledger import load_ledger
 from tag_compliance.sandbox.recipes import RECIPES
 from tests.conftest import REPO_ROOT
 
 # Types Cost Explorer bills under a SERVICE mapped to them; the others have no cost columns.
-COSTED_TYPES = frozenset(resource_type for _, resource_type in cost_explorer_services().values())
+COSTED_TYPES = frozenset(mapping.resource_type for mapping in cost_mappings())
 
 pytestmark = pytest.mark.e2e
 TODAY = datetime.now(UTC).date()
@@ -365,14 +365,21 @@ def test_a_day_older_than_14_days_falls_back_to_service_averages_and_still_recon
     ledger = ledger_rows(sandbox, OLD_DAY)
     per_service = by(ledger, "account_id", "service")
     assert service_costs(con, OLD_DAY, "AmortizedCost") == per_service
-    ce_service_of = {resource_type: ce for ce, (_, resource_type) in cost_explorer_services().items()}
+    ce_service_of = {mapping.resource_type: mapping.cost_explorer_service for mapping in cost_mappings()}
     allocated: dict[tuple, Decimal] = defaultdict(Decimal)
-    for account, resource_type, amount in con.execute(
+    per_type = con.execute(
         "select account_id, resource_type, sum(amortized_cost) from resource_compliance "
         "where snapshot_date = $day and resource_type in (select unnest($costed)) group by all",
         {"day": OLD_DAY, "costed": sorted(COSTED_TYPES)},
-    ).fetchall():
+    ).fetchall()
+    for account, resource_type, amount in per_type:
         allocated[(account, ce_service_of[resource_type])] += amount
+    # a service several types share ("EC2 - Other": volumes, NAT gateways, ...) is split by usage
+    # type: each type gets exactly its own resources' spend, whatever the others cost
+    shared = {mapping.resource_type for mapping in cost_mappings() if mapping.usage_types}
+    assert {(account, rtype): cents(amount) for account, rtype, amount in per_type if rtype in shared} == {
+        key: amount for key, amount in by(ledger, "account_id", "resource_type").items() if key[1] in shared
+    }
     for account, service, amount in con.execute(
         "select account_id, cost_explorer_service, sum(amortized_cost) from attribution_gap "
         "where snapshot_date = $day and gap_reason = 'no_resource' group by all",
@@ -392,7 +399,7 @@ def test_a_backfill_replaces_estimated_costs_of_earlier_days_and_rescores_them(
     assert con.execute(
         "select source, bool_or(estimated) from costs where usage_date = $day group by all order by 1",
         {"day": day_before},
-    ).fetchall() == [("service", False), ("tag", False)]
+    ).fetchall() == [("service", False), ("tag", False), ("usage_type", False)]
     assert con.execute(
         "select distinct cost_basis, cost_estimated from resource_compliance where snapshot_date = $day "
         "and resource_type in (select unnest($costed))",

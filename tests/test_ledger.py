@@ -11,7 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tag_compliance.aws.collectors import cost_explorer_services
+from tag_compliance.aws.collectors import cost_mappings
+from tag_compliance.sandbox.breadth import plan_breadth
 from tag_compliance.sandbox.estate import (
     ACCOUNTS,
     EC2,
@@ -23,6 +24,7 @@ from tag_compliance.sandbox.estate import (
     S3,
     Estate,
     build_estate,
+    load_policy,
 )
 from tag_compliance.sandbox.ledger import (
     AMOUNT_COLUMNS,
@@ -31,6 +33,7 @@ from tag_compliance.sandbox.ledger import (
     LEDGER_SCHEMA,
     SUPPORT,
     TAX,
+    UNINVENTORIED,
     build_ledger,
     load_ledger,
     rename_resources,
@@ -100,6 +103,7 @@ def test_schema_and_window(ledger: pa.Table, rows: list[dict]) -> None:
         "region",
         "resource_type",
         "resource_id",
+        "usage_type",
         "inventoried",
         "tags",
         "amortized_cost",
@@ -143,22 +147,55 @@ def test_key_is_unique(rows: list[dict]) -> None:
         (r["usage_date"], r["account_id"], r["service"], r["resource_id"]) for r in rows if r["resource_id"]
     )
     assert max(resource.values()) == 1
-    # non-resource rows: one per (day, account, service), but Data Transfer has one per region
+    # non-resource rows: one per (day, account, service), but the regional ones have one per region
     other = Counter(
         (r["usage_date"], r["account_id"], r["service"]) for r in rows if r["resource_id"] is None
     )
-    assert {key[2] for key, count in other.items() if count > 1} == {DATA_TRANSFER}
+    regional = {DATA_TRANSFER, *(service for service, *_ in UNINVENTORIED)}
+    assert {key[2] for key, count in other.items() if count > 1} == regional
 
 
 def test_services_come_from_the_collectors(rows: list[dict]) -> None:
-    services = cost_explorer_services()
+    service_of = {mapping.resource_type: mapping.cost_explorer_service for mapping in cost_mappings()}
     for row in rows:
         if row["resource_type"] is None:
-            assert row["service"] in (SUPPORT, TAX, DATA_TRANSFER)
+            assert row["service"] in (
+                SUPPORT,
+                TAX,
+                DATA_TRANSFER,
+                *(service for service, *_ in UNINVENTORIED),
+            )
             assert row["resource_id"] is None and row["tags"] == [] and not row["inventoried"]
         else:
-            assert services[row["service"]][1] == row["resource_type"]
+            assert service_of[row["resource_type"]] == row["service"]
             assert row["resource_id"]
+        assert row["usage_type"]
+
+
+def test_the_breadth_costs_every_day_under_its_types_service_and_own_usage_types() -> None:
+    estate = seeded_estate()
+    breadth = plan_breadth(42, SCALE, load_policy(), estate.accounts, estate.regions)
+    for n, r in enumerate(breadth):
+        r.resource_id, r.arn = f"id-{n}", f"arn:aws:{r.service}:{r.api_region}:{r.account_id}:x/{n}"
+    rows = build_ledger(estate, TODAY, days=3, breadth=breadth).to_pylist()
+    mapping_of = {mapping.resource_type: mapping for mapping in cost_mappings()}
+    costed = [r for r in breadth if r.resource_type in mapping_of]
+    uncosted = {r.resource_type for r in breadth} - set(mapping_of)
+    assert {"ec2:vpc", "ec2:security-group", "acm:certificate"} <= uncosted  # free: never in the ledger
+    breadth_rows = [row for row in rows if row["resource_type"] in {r.resource_type for r in costed}]
+    assert len(breadth_rows) == 3 * len(costed)  # every costed resource, every day
+    assert {row["resource_type"] for row in breadth_rows} == set(mapping_of) - {EC2, S3, RDS, LAMBDA, ECS}
+    for row in breadth_rows:
+        mapping = mapping_of[row["resource_type"]]
+        assert row["service"] == mapping.cost_explorer_service
+        assert row["amortized_cost"] > 0 and row["inventoried"]
+        if mapping.usage_types:  # a shared service: the usage type tells the types apart
+            usage, after_region_code = row["usage_type"], row["usage_type"].split("-", 1)[-1]
+            assert usage.startswith(mapping.usage_types) or after_region_code.startswith(mapping.usage_types)
+    # spend on what no collector inventories, and on a shared service's usage of no type
+    nobody = {(row["service"], row["usage_type"]) for row in rows if row["resource_type"] is None}
+    assert ("AmazonCloudWatch", "CW:MetricMonitorUsage") in nobody
+    assert ("AWS Config", "EU-ConfigurationItemRecorded") in nobody
 
 
 def test_every_inventoried_resource_every_day(estate: Estate, rows: list[dict]) -> None:

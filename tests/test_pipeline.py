@@ -58,7 +58,7 @@ def test_scoring_also_rescores_earlier_snapshots_whose_costs_were_re_extracted(s
     write_costs(settings.lake, COSTS_SERVICE_ONLY, usage_date=day_before)
     policy = settings.model_copy(update={"policy": write_fixture_policy(settings.lake.parent)})
     pipeline.score(day_before.isoformat(), {"days": []}, policy)
-    assert resource_costs_of(settings.lake, day_before) == {"service_average", None}  # None: sqs, uncosted
+    assert resource_costs_of(settings.lake, day_before) == {"service_average", None}  # None: ssm, uncosted
 
     # final figures for the day before arrive with the next run, with resource-level data
     write_costs(settings.lake, COSTS_WITH_RESOURCES, usage_date=day_before)

@@ -33,7 +33,7 @@ from tests.sql_fixtures import (
     CE_ECS,
     CE_LAMBDA,
     CE_S3,
-    CE_SQS,
+    CE_CONFIG,
     CE_TAX,
     resource,
     service_cost,
@@ -103,7 +103,7 @@ DAY_COSTS = [
     *service_cost(ACCOUNT_2, CE_S3, "1.00", "1.00"),  # bucket-bad
     *service_cost(ACCOUNT_2, CE_LAMBDA, "0.75", "0.75"),  # fn-ok
     *service_cost(ACCOUNT_2, CE_ECS, "1.25", "1.25"),  # svc-out (out of scope)
-    *service_cost(ACCOUNT_2, CE_SQS, "0.25", "0.25"),  # no collector: no resource
+    *service_cost(ACCOUNT_2, CE_CONFIG, "0.25", "0.25"),  # no collector: no resource
 ]
 TOTAL_SPEND = Decimal("17.95")
 ATTRIBUTION_GAP = Decimal("12.20")

@@ -105,7 +105,7 @@ EXPECTED_VIOLATIONS = [
               None, "key Environment"),
     violation(ACCOUNT_2, "us-east-1", LAMBDA, "fn-missing", KEY_128, "wrong_key_case", "error",
               KEY_128.upper(), f"key {KEY_128}"),
-    violation(ACCOUNT_2, "us-east-1", "sqs:queue", "q-out-of-scope", "Secret", "prohibited_tag", "error",
+    violation(ACCOUNT_2, "us-east-1", "ssm:parameter", "q-out-of-scope", "Secret", "prohibited_tag", "error",
               "abc", "key not present"),
 ]  # fmt: skip
 
@@ -122,7 +122,7 @@ EXPECTED_COMPLIANCE = [
     (ACCOUNT_2, "us-east-1", "ecs", "ecs:service", "svc-untagged", False, None, 0, 0, []),
     (ACCOUNT_2, "us-east-1", "lambda", LAMBDA, "fn-missing", True, False, 3, 0,
      ["invalid_format", "missing_required_tag", "wrong_key_case"]),
-    (ACCOUNT_2, "us-east-1", "sqs", "sqs:queue", "q-out-of-scope", False, None, 1, 0, ["prohibited_tag"]),
+    (ACCOUNT_2, "us-east-1", "ssm", "ssm:parameter", "q-out-of-scope", False, None, 1, 0, ["prohibited_tag"]),
 ]  # fmt: skip
 
 # (dimension, value, total, in_scope, compliant, pct, violations, error_violations)
@@ -137,12 +137,12 @@ EXPECTED_SUMMARY = [
     ("service", "ecs", 1, 0, 0, None, 0, 0),
     ("service", "lambda", 2, 2, 1, 50.0, 3, 3),
     ("service", "s3", 2, 2, 0, 0.0, 4, 4),
-    ("service", "sqs", 1, 0, 0, None, 1, 1),
+    ("service", "ssm", 1, 0, 0, None, 1, 1),
     ("resource_type", EC2, 4, 4, 2, 50.0, 7, 5),
     ("resource_type", "ecs:service", 1, 0, 0, None, 0, 0),
     ("resource_type", LAMBDA, 2, 2, 1, 50.0, 3, 3),
     ("resource_type", S3, 2, 2, 0, 0.0, 4, 4),
-    ("resource_type", "sqs:queue", 1, 0, 0, None, 1, 1),
+    ("resource_type", "ssm:parameter", 1, 0, 0, None, 1, 1),
     ("tag_key", "CostCenter", 8, 8, 4, 50.0, 4, 4),
     ("tag_key", "Environment", 8, 8, 3, 37.5, 5, 5),
     ("tag_key", "Team", 4, 4, 2, 50.0, 2, 0),

@@ -126,10 +126,20 @@ unallocated_costs AS (
         AND allocated.cost_explorer_service = totals.cost_explorer_service
 ),
 
+collected_services AS (
+    -- Our service of each mapped Cost Explorer service: one, or NULL when types of several of
+    -- ours share it (AmazonCloudWatch bills log groups and alarms).
+    SELECT
+        cost_explorer_service,
+        CASE WHEN count(DISTINCT service) = 1 THEN min(service) END AS service
+    FROM cost_service_map
+    GROUP BY cost_explorer_service
+),
+
 no_resource_rows AS (
     SELECT
         unallocated.account_id,
-        service_map.service,
+        collected.service,
         unallocated.cost_explorer_service,
         NULL::VARCHAR AS resource_type,
         NULL::VARCHAR AS tag_key,
@@ -142,8 +152,8 @@ no_resource_rows AS (
         unallocated.unblended_cost,
         'service' AS cost_basis
     FROM unallocated_costs AS unallocated
-    LEFT JOIN cost_service_map AS service_map
-        ON service_map.cost_explorer_service = unallocated.cost_explorer_service
+    LEFT JOIN collected_services AS collected
+        ON collected.cost_explorer_service = unallocated.cost_explorer_service
     WHERE unallocated.amortized_cost <> 0
        OR unallocated.unblended_cost <> 0
 ),

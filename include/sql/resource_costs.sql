@@ -3,14 +3,19 @@
 -- Columns: resource_key, cost_basis, amortized_cost, unblended_cost, cost_estimated.
 --
 -- Inputs: snapshot, snapshot_costs (the day's Cost Explorer rows with their `source`),
--- cost_service_map (Cost Explorer SERVICE value -> service, resource_type), cost_coverage.
+-- cost_service_map (resource_type -> Cost Explorer SERVICE value), cost_usage_types (for a
+-- SERVICE several types share: usage type prefix -> resource_type), cost_coverage.
 -- cost_basis:
 --   'resource'         the day has resource-level rows: the sum of the rows of the resource's
 --                      account and Cost Explorer service whose resource_id is its id or its ARN
 --                      (0 when there are none); each row goes to one resource at most.
---   'service_average'  otherwise: the (account, Cost Explorer service) total split equally over
---                      the snapshot's resources of that account whose type maps to that
---                      service. Exactly: in units of 1e-10, the remainder units handed out one
+--   'service_average'  otherwise: the spend of the resource's (account, type) split equally over
+--                      the snapshot's resources of that account and type. A type's spend is
+--                      its Cost Explorer service's total, or, for a service several types
+--                      share ("EC2 - Other": volumes, snapshots, NAT gateways, ...), the spend
+--                      of the usage types that are the type's (source 'usage_type'; a usage
+--                      type's prefix after the region code, 'USE1-EBS:VolumeUsage.gp3'; usage
+--                      types of no type stay unattributed). Exactly: in units of 1e-10, the remainder units handed out one
 --                      each (of the total's sign) to the first resources by resource_id, arn,
 --                      region, so the shares add up to the total to the last digit.
 --   NULL               the day has no costs, or Cost Explorer has no service for the type;
@@ -24,6 +29,7 @@ costed_resources AS (
         snapshot.resource_key,
         snapshot.account_id,
         snapshot.region,
+        snapshot.resource_type,
         snapshot.resource_id,
         snapshot.arn,
         service_map.cost_explorer_service,
@@ -111,9 +117,57 @@ resource_basis_costs AS (
     WHERE resources.has_resource_costs
 ),
 
+usage_type_owners AS (
+    -- Each distinct usage type of a shared service, and the resource type it is (a usage type
+    -- belongs to one type at most: the collectors' prefixes of one service never overlap).
+    SELECT
+        usage.cost_explorer_service,
+        usage.usage_type,
+        min(owners.resource_type) AS resource_type
+    FROM (
+        SELECT DISTINCT service AS cost_explorer_service, usage_type
+        FROM snapshot_costs
+        WHERE source = 'usage_type'
+    ) AS usage
+    JOIN cost_usage_types AS owners
+        ON owners.cost_explorer_service = usage.cost_explorer_service
+        AND (
+            starts_with(usage.usage_type, owners.usage_type_prefix)
+            OR starts_with(substr(usage.usage_type, strpos(usage.usage_type, '-') + 1), owners.usage_type_prefix)
+        )
+    GROUP BY usage.cost_explorer_service, usage.usage_type
+),
+
+type_totals AS (
+    -- The day's spend per (account, resource type): the service total of a type that is its
+    -- service's only one, the spend of its own usage types for a type of a shared service.
+    SELECT
+        totals.account_id,
+        service_map.resource_type,
+        totals.amortized_cost,
+        totals.unblended_cost,
+        totals.estimated
+    FROM service_totals AS totals
+    JOIN cost_service_map AS service_map USING (cost_explorer_service)
+    WHERE service_map.cost_explorer_service NOT IN (SELECT cost_explorer_service FROM cost_usage_types)
+    UNION ALL
+    SELECT
+        costs.account_id,
+        owners.resource_type,
+        coalesce(sum(costs.amount) FILTER (WHERE costs.metric = 'AmortizedCost'), 0),
+        coalesce(sum(costs.amount) FILTER (WHERE costs.metric = 'UnblendedCost'), 0),
+        bool_or(costs.estimated)
+    FROM snapshot_costs AS costs
+    JOIN usage_type_owners AS owners
+        ON owners.cost_explorer_service = costs.service
+        AND owners.usage_type = costs.usage_type
+    WHERE costs.source = 'usage_type'
+    GROUP BY costs.account_id, owners.resource_type
+),
+
 service_share_positions AS (
-    -- Each resource's place among those sharing its (account, service) total, and the total
-    -- in units of 1e-10 (exact integers: DECIMAL(38,10) scaled by 10^10).
+    -- Each resource's place among those sharing its (account, type) spend, and that spend in
+    -- units of 1e-10 (exact integers: DECIMAL(38,10) scaled by 10^10).
     SELECT
         resources.resource_key,
         count(*) OVER sharing AS sharers,
@@ -125,12 +179,12 @@ service_share_positions AS (
         CAST(coalesce(totals.unblended_cost, 0) * 10000000000 AS HUGEINT) AS unblended_units,
         coalesce(totals.estimated, day_estimated.estimated) AS cost_estimated
     FROM costed_resources AS resources
-    LEFT JOIN service_totals AS totals
+    LEFT JOIN type_totals AS totals
         ON totals.account_id = resources.account_id
-        AND totals.cost_explorer_service = resources.cost_explorer_service
+        AND totals.resource_type = resources.resource_type
     CROSS JOIN day_estimated
     WHERE NOT resources.has_resource_costs
-    WINDOW sharing AS (PARTITION BY resources.account_id, resources.cost_explorer_service)
+    WINDOW sharing AS (PARTITION BY resources.account_id, resources.resource_type)
 ),
 
 service_share_units AS (

@@ -204,6 +204,7 @@ COSTS = Dataset(
             ("tag_key", pa.string()),
             ("tag_value", pa.string()),
             ("resource_id", pa.string()),
+            ("usage_type", pa.string()),
             ("metric", pa.string()),
             ("amount", MONEY),
             ("unit", pa.string()),

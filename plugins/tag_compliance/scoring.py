@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from tag_compliance import lake
-from tag_compliance.aws.collectors import cost_explorer_services
+from tag_compliance.aws.collectors import cost_mappings
 from tag_compliance.config import SQL_DIR, Settings
 from tag_compliance.policy import TaggingPolicy
 
@@ -81,6 +81,13 @@ COST_SERVICE_MAP_SCHEMA = pa.schema(
         pa.field("resource_type", pa.string()),
     ]
 )
+COST_USAGE_TYPES_SCHEMA = pa.schema(
+    [
+        pa.field("cost_explorer_service", pa.string()),
+        pa.field("usage_type_prefix", pa.string()),
+        pa.field("resource_type", pa.string()),
+    ]
+)
 COST_COVERAGE_SCHEMA = pa.schema(
     [pa.field("has_costs", pa.bool_()), pa.field("has_resource_costs", pa.bool_())]
 )
@@ -116,8 +123,15 @@ class DayCosts:
     def of(cls, rows: pa.Table, sources: Iterable[str] | None = None) -> DayCosts:
         """Cost rows (``COST_ROWS_SCHEMA`` columns) whose extracted sources are ``sources``
         (default: the ``source`` values present in the rows)."""
+        # A column added to the lake later (usage_type) reads as NULL from files written before.
         rows = pa.Table.from_arrays(
-            [rows[column.name].cast(column.type) for column in COST_ROWS_SCHEMA], schema=COST_ROWS_SCHEMA
+            [
+                rows[column.name].cast(column.type)
+                if column.name in rows.column_names
+                else pa.nulls(rows.num_rows, column.type)
+                for column in COST_ROWS_SCHEMA
+            ],
+            schema=COST_ROWS_SCHEMA,
         )
         present = set(rows["source"].to_pylist()) if sources is None else set(sources)
         has_costs = "service" in present
@@ -159,20 +173,34 @@ def register_policy(con: duckdb.DuckDBPyConnection, policy: TaggingPolicy) -> No
 
 
 def cost_service_map_table() -> pa.Table:
-    """``cost_service_map``: Cost Explorer SERVICE value -> our service and resource type."""
-    mapping = sorted(cost_explorer_services().items())
+    """``cost_service_map``: each costed resource type -> its Cost Explorer SERVICE value."""
+    mappings = sorted(cost_mappings(), key=lambda mapping: mapping.resource_type)
     return pa.table(
         {
-            "cost_explorer_service": [name for name, _ in mapping],
-            "service": [service for _, (service, _) in mapping],
-            "resource_type": [resource_type for _, (_, resource_type) in mapping],
+            "cost_explorer_service": [mapping.cost_explorer_service for mapping in mappings],
+            "service": [mapping.service for mapping in mappings],
+            "resource_type": [mapping.resource_type for mapping in mappings],
         },
         schema=COST_SERVICE_MAP_SCHEMA,
     )
 
 
+def cost_usage_types_table() -> pa.Table:
+    """``cost_usage_types``: for a SERVICE several types share, which usage types are whose."""
+    rows = sorted(
+        (mapping.cost_explorer_service, prefix, mapping.resource_type)
+        for mapping in cost_mappings()
+        for prefix in mapping.usage_types
+    )
+    return pa.Table.from_pylist(
+        [dict(zip(COST_USAGE_TYPES_SCHEMA.names, row, strict=True)) for row in rows],
+        schema=COST_USAGE_TYPES_SCHEMA,
+    )
+
+
 def register_costs(con: duckdb.DuckDBPyConnection, costs: DayCosts) -> None:
-    """Make the day's costs visible to SQL: ``snapshot_costs``, ``cost_coverage``, ``cost_service_map``."""
+    """Make the day's costs visible to SQL: ``snapshot_costs``, ``cost_coverage``, ``cost_service_map``,
+    ``cost_usage_types``."""
     con.register("snapshot_costs", costs.rows)
     con.register(
         "cost_coverage",
@@ -182,6 +210,7 @@ def register_costs(con: duckdb.DuckDBPyConnection, costs: DayCosts) -> None:
         ),
     )
     con.register("cost_service_map", cost_service_map_table())
+    con.register("cost_usage_types", cost_usage_types_table())
 
 
 def register_run_info(
@@ -301,10 +330,9 @@ def read_day_costs(con: duckdb.DuckDBPyConnection, lake_root: Path, usage_date: 
     if not files_by_source:
         return DayCosts.none()
     files = [path for paths in files_by_source.values() for path in paths]
-    # Column names come from our own schema; DayCosts.of casts them to it.
-    columns = ", ".join(_identifier(name) for name in COST_ROWS_SCHEMA.names)
+    # Every column the files have; DayCosts.of casts them to our schema (NULL for a missing one).
     rows = con.sql(
-        f"SELECT {columns} FROM read_parquet($files, hive_partitioning = true, "
+        "SELECT * FROM read_parquet($files, hive_partitioning = true, "
         "hive_types = $hive_types, union_by_name = true)",
         params={"files": files, "hive_types": hive_types(lake.COSTS)},
     ).to_arrow_table()

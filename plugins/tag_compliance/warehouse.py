@@ -73,16 +73,21 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
     "costs": {
         "usage_date": "Day (UTC) the spend was incurred.",
         "source": "'service' (per account and service: the day's total spend), 'tag' (per account and "
-        "required tag key and value) or 'resource' (per account and resource, last 14 days only).",
+        "required tag key and value), 'resource' (per account and resource, last 14 days only) or "
+        "'usage_type' (per account and usage type of a service several resource types share, on days "
+        "without 'resource' rows). Sum one source at a time: 'service' and 'tag' each add up to the day's "
+        "spend, 'resource' and 'usage_type' to that of the services they were asked for.",
         "extracted_at": "When the row was fetched from Cost Explorer (UTC); estimates are re-fetched.",
         "account_id": "Linked (member) account the spend belongs to.",
         "service": "Cost Explorer SERVICE value, e.g. 'Amazon Elastic Compute Cloud - Compute'; "
         "NULL for source 'tag'.",
-        "group_type": "'SERVICE', 'TAG' or 'RESOURCE_ID': what the row is grouped by besides the account.",
+        "group_type": "'SERVICE', 'TAG', 'RESOURCE_ID' or 'USAGE_TYPE': what the row is grouped by "
+        "besides the account.",
         "tag_key": "The tag key grouped by (source 'tag' only).",
         "tag_value": "The tag's value; '' for spend without the key (source 'tag' only).",
         "resource_id": "What Cost Explorer reports as the resource: an instance id, a bucket name or an "
         "ARN (source 'resource' only).",
+        "usage_type": "Cost Explorer USAGE_TYPE, e.g. 'USE1-EBS:VolumeUsage.gp3' (source 'usage_type' only).",
         "metric": "'AmortizedCost' or 'UnblendedCost'.",
         "amount": "Spend, exact DECIMAL(38,10).",
         "unit": "Currency, e.g. 'USD'.",
@@ -117,7 +122,8 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "violation_types": "Sorted distinct violation types of the resource (exempted ones not).",
         "tags": "The resource's tags as scored.",
         "cost_basis": "'resource' (its own Cost Explorer rows: 0 when it has none), 'service_average' "
-        "(an equal share of its account's total for its service), or NULL (no costs for the day, or no "
+        "(an equal share of its account's spend on its type: its service's total, or for a service "
+        "several types share the spend of its type's usage types), or NULL (no costs for the day, or no "
         "Cost Explorer service for its type).",
         "amortized_cost": "The resource's amortized cost on the snapshot day; NULL when cost_basis is.",
         "unblended_cost": "The resource's unblended cost on the snapshot day; NULL when cost_basis is.",
@@ -154,7 +160,8 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
     "attribution_gap": {
         "snapshot_date": "Snapshot scored (its costs are those of the same day).",
         "account_id": "Account of the spend.",
-        "service": "Our service name (ec2, s3, ...); NULL for a Cost Explorer service without a collector.",
+        "service": "Our service name (ec2, s3, ...); NULL for a Cost Explorer service without a collector "
+        "(or, for no_resource, one that types of several of our services share).",
         "cost_explorer_service": "Cost Explorer SERVICE value; NULL for a type it has no service for.",
         "resource_type": "Type of the resources; NULL for no_resource.",
         "tag_key": "Key of a tag rule (tag_violation only). Rows with tag_key NULL add up to the day's total "

@@ -155,8 +155,15 @@ def test_multi_page_answers_are_stored_exactly_and_every_request_is_counted(cost
     calls = api_calls(cost_settings.lake, day)
     pages = sum(row["pages"] for row in calls)
     assert pages == len(emulator.requests) == result["requests"]
-    queries = 1 + len(KEYS) + 5  # service totals, one per tag key, per-resource for 5 services
+    # service totals, one per tag key, per-resource for the 2 services with spend (EC2, S3): none
+    # for a mapped service that cost nothing
+    queries = 1 + len(KEYS) + 2
     assert sum(row["calls"] for row in calls) == queries  # a whole pagination is one call
+    assert {
+        request.body["Filter"]["Dimensions"]["Values"][0]
+        for request in emulator.requests
+        if request.operation == "GetCostAndUsageWithResources"
+    } == {EC2, S3}
     assert pages > queries  # page_size 4: the larger answers took several pages
     assert sum(row["request_cost_usd"] for row in calls) == Decimal("0.01") * pages
     assert (
@@ -250,10 +257,10 @@ def test_the_dag_task_fails_for_good_on_the_budget_since_a_retry_would_spend_it_
 def test_a_plan_beyond_the_budget_fails_before_any_request(cost_settings, emulator):
     with pytest.raises(
         CostExplorerBudgetError,
-        match=r"needs at least 8 requests \(\$0\.08\) but TAG_COMPLIANCE_COST_REQUEST_BUDGET is 3",
+        match=r"needs at least 3 requests \(\$0\.03\) but TAG_COMPLIANCE_COST_REQUEST_BUDGET is 2",
     ):
         extract_costs(
-            TODAY - timedelta(days=4), KEYS, cost_settings.model_copy(update={"cost_request_budget": 3})
+            TODAY - timedelta(days=4), KEYS, cost_settings.model_copy(update={"cost_request_budget": 2})
         )
     assert emulator.requests == []
     assert not lake.has_files(cost_settings.lake, lake.COSTS)

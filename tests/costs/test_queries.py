@@ -11,6 +11,7 @@ from tag_compliance.costs.queries import (
     RESOURCE_SOURCE,
     SERVICE_SOURCE,
     TAG_SOURCE,
+    USAGE_SOURCE,
     CostExplorerAnswerError,
     CostQuery,
     contiguous_ranges,
@@ -45,6 +46,29 @@ def test_every_query_groups_by_linked_account_and_one_other_key_only():
     assert resource_request["Filter"] == {"Dimensions": {"Key": "SERVICE", "Values": ["AWS Lambda"]}}
     assert resource_request["NextPageToken"] == "token-1"
     assert "NextPageToken" not in queries[0].request()
+
+
+def test_usage_types_of_a_shared_service_are_asked_for_the_days_without_resource_data():
+    queries = plan_queries(
+        [D1, D2, D3], [], ["EC2 - Other"], resource_days=[D3], split_services=["EC2 - Other"]
+    )
+    assert [(q.source, q.start, q.end, q.service) for q in queries] == [
+        (SERVICE_SOURCE, D1, date(2026, 5, 4), None),
+        (RESOURCE_SOURCE, D3, date(2026, 5, 4), "EC2 - Other"),
+        (USAGE_SOURCE, D1, D3, "EC2 - Other"),
+    ]
+    usage = queries[-1]
+    assert usage.per_service and not queries[0].per_service
+    assert usage.request()["GroupBy"] == [
+        {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"},
+        {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
+    ]
+    assert usage.request()["Filter"] == {"Dimensions": {"Key": "SERVICE", "Values": ["EC2 - Other"]}}
+    assert usage.label == "usage_type:EC2 - Other"
+    rows = parse_page(usage, page("2026-05-01", ["111111111111", "USE1-EBS:VolumeUsage.gp3"]), NOW).rows
+    assert {(r["service"], r["usage_type"], r["group_type"], r["resource_id"]) for r in rows} == {
+        ("EC2 - Other", "USE1-EBS:VolumeUsage.gp3", "USAGE_TYPE", None)
+    }
 
 
 def page(day: str, keys: list[str], amount: object = "1.5", estimated: bool = False) -> dict:

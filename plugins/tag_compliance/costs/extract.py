@@ -28,13 +28,14 @@ import pyarrow as pa
 
 from tag_compliance import lake
 from tag_compliance.aws.accounting import ApiCallRecorder, request_cost_usd
-from tag_compliance.aws.collectors import cost_explorer_services
+from tag_compliance.aws.collectors import cost_explorer_services, split_cost_explorer_services
 from tag_compliance.config import Settings, get_settings
 from tag_compliance.costs.queries import (
     RESOURCE_SOURCE,
     SERVICE_SOURCE,
     SOURCES,
     TAG_SOURCE,
+    USAGE_SOURCE,
     CostQuery,
     count_groups,
     parse_page,
@@ -60,11 +61,13 @@ class RequestBudget:
         self.spent = 0
 
     def check_plan(self, queries: Sequence[CostQuery]) -> None:
-        """Fail before the first request when even one page per query would not fit."""
-        if len(queries) > self.limit:
+        """Fail before the first request when even one page per query that is asked whatever the
+        totals show would not fit."""
+        needed = sum(1 for query in queries if not query.per_service)
+        if needed > self.limit:
             raise CostExplorerBudgetError(
                 f"Cost Explorer request budget exceeded before any request: the run needs at least "
-                f"{len(queries)} requests ({_usd(len(queries))}) but TAG_COMPLIANCE_COST_REQUEST_BUDGET is "
+                f"{needed} requests ({_usd(needed)}) but TAG_COMPLIANCE_COST_REQUEST_BUDGET is "
                 f"{self.limit}; raise it or shorten TAG_COMPLIANCE_COST_REEXTRACT_DAYS"
             )
 
@@ -94,7 +97,7 @@ def stored_day_is_final(lake_root: Path, day: date, want_resource_data: bool) ->
     """Whether the lake already holds final (not Estimated) figures for every source of ``day``."""
     from tag_compliance.scoring import cost_files
 
-    sources = [SERVICE_SOURCE, TAG_SOURCE, *([RESOURCE_SOURCE] if want_resource_data else [])]
+    sources = [SERVICE_SOURCE, TAG_SOURCE, RESOURCE_SOURCE if want_resource_data else USAGE_SOURCE]
     stored = cost_files(lake_root, day)
     if not all(source in stored for source in sources):
         return False
@@ -123,7 +126,9 @@ def plan_extraction(
             days.append(day)
     days = sorted(day for day in days if day <= today)  # Cost Explorer has nothing for the future
     resource_days = [day for day in days if settings.cost_resource_level and day >= oldest_resource_day]
-    queries = plan_queries(days, required_tag_keys, sorted(cost_explorer_services()), resource_days)
+    queries = plan_queries(
+        days, required_tag_keys, cost_explorer_services(), resource_days, split_cost_explorer_services()
+    )
     return ExtractionPlan(days, resource_days, queries)
 
 
@@ -153,9 +158,14 @@ def _run_query(
             return rows
 
 
+def _services_with_spend(rows: list[dict[str, Any]]) -> set[str]:
+    return {row["service"] for row in rows if row["source"] == SERVICE_SOURCE}
+
+
 def _write(lake_root: Path, plan: ExtractionPlan, rows: list[dict]) -> dict[str, int]:
     """One file per (day, source) extracted, empty ones included ("extracted, nothing there"),
-    committed per day: a day's sources become visible together.
+    committed per day: a day's sources become visible together. A day has either per-resource
+    rows or, without them, usage-type rows of the services several types share.
 
     A day re-extracted without per-resource costs (too old by now) loses its stored ones: they
     were Estimated (else the day would not be re-extracted) and can no longer be made final;
@@ -167,9 +177,11 @@ def _write(lake_root: Path, plan: ExtractionPlan, rows: list[dict]) -> dict[str,
     written: dict[str, int] = {}
     for day in plan.days:
         tables, removed = [], []
+        # A day's spend is split per resource from its own rows, or else by usage type.
+        split_by = RESOURCE_SOURCE if day in plan.resource_days else USAGE_SOURCE
         for source in SOURCES:
             partition = {"usage_date": day, "source": source}
-            if source == RESOURCE_SOURCE and day not in plan.resource_days:
+            if source in (RESOURCE_SOURCE, USAGE_SOURCE) and source != split_by:
                 removed.append((lake.COSTS, partition))
                 continue
             partition_rows = by_partition.get((day, source), [])
@@ -207,7 +219,12 @@ def extract_costs(
         account_id = hook.own_account_id  # Cost Explorer answers for the payer account
         client = hook.client_for(account_id, COST_EXPLORER_REGION, COST_EXPLORER_SERVICE)
         rows: list[dict] = []
-        for query in plan.queries:
+        # The totals first: a per-service query (resources, usage types) is only asked for a
+        # service with spend in them, so an organisation pays for no request about a service
+        # it does not use.
+        for query in sorted(plan.queries, key=lambda query: query.per_service):
+            if query.per_service and query.service not in _services_with_spend(rows):
+                continue
             rows += _run_query(hook, client, account_id, query, budget)
         written = _write(settings.lake, plan, rows)
     finally:

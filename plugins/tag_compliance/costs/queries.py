@@ -2,7 +2,8 @@
 
 Pure: no I/O, so the request shapes and the parsing of every answer can be tested alone.
 Cost Explorer allows at most two GroupBy keys per request, so each query pairs
-LINKED_ACCOUNT with one other key: SERVICE, one TAG key, or RESOURCE_ID (per service).
+LINKED_ACCOUNT with one other key: SERVICE, one TAG key, RESOURCE_ID (per service), or
+USAGE_TYPE (per service that several resource types share, to tell their spend apart).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 METRICS: tuple[str, ...] = ("AmortizedCost", "UnblendedCost")
 AMOUNT_QUANTUM = Decimal("1e-10")  # the lake's MONEY scale
 
-SERVICE_SOURCE, TAG_SOURCE, RESOURCE_SOURCE = "service", "tag", "resource"
-SOURCES: tuple[str, ...] = (SERVICE_SOURCE, TAG_SOURCE, RESOURCE_SOURCE)
+SERVICE_SOURCE, TAG_SOURCE, RESOURCE_SOURCE, USAGE_SOURCE = "service", "tag", "resource", "usage_type"
+SOURCES: tuple[str, ...] = (SERVICE_SOURCE, TAG_SOURCE, RESOURCE_SOURCE, USAGE_SOURCE)
+# Sources asked per Cost Explorer service (a Filter on SERVICE): the others cover every service.
+PER_SERVICE_SOURCES = frozenset({RESOURCE_SOURCE, USAGE_SOURCE})
 
 
 class CostExplorerAnswerError(ValueError):
@@ -28,11 +31,16 @@ class CostExplorerAnswerError(ValueError):
 class CostQuery:
     """One logical Cost Explorer query over consecutive days (its pages are separate requests)."""
 
-    source: str  # SERVICE_SOURCE, TAG_SOURCE or RESOURCE_SOURCE
+    source: str  # one of SOURCES
     start: date
     end: date  # exclusive, as Cost Explorer has it
     tag_key: str | None = None  # TAG_SOURCE only
-    service: str | None = None  # RESOURCE_SOURCE only: the Cost Explorer SERVICE value
+    service: str | None = None  # PER_SERVICE_SOURCES only: the Cost Explorer SERVICE value
+
+    @property
+    def per_service(self) -> bool:
+        """Asked only for a service the day's totals show spend in (no request for the others)."""
+        return self.source in PER_SERVICE_SOURCES
 
     @property
     def operation(self) -> str:
@@ -46,6 +54,7 @@ class CostQuery:
             SERVICE_SOURCE: {"Type": "DIMENSION", "Key": "SERVICE"},
             TAG_SOURCE: {"Type": "TAG", "Key": self.tag_key or ""},
             RESOURCE_SOURCE: {"Type": "DIMENSION", "Key": "RESOURCE_ID"},
+            USAGE_SOURCE: {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
         }[self.source]
         return [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, second]
 
@@ -57,7 +66,7 @@ class CostQuery:
             "Metrics": list(METRICS),
             "GroupBy": self.group_by,
         }
-        if self.source == RESOURCE_SOURCE:
+        if self.per_service:
             kwargs["Filter"] = {"Dimensions": {"Key": "SERVICE", "Values": [self.service]}}
         if next_page_token:
             kwargs["NextPageToken"] = next_page_token
@@ -66,8 +75,10 @@ class CostQuery:
     @property
     def label(self) -> str:
         """What ``api_calls.resource_type`` says this query was for (e.g. ``tag:CostCenter``)."""
-        detail = {SERVICE_SOURCE: "", TAG_SOURCE: f":{self.tag_key}", RESOURCE_SOURCE: f":{self.service}"}
-        return f"{self.source}{detail[self.source]}"
+        detail = f":{self.tag_key}" if self.source == TAG_SOURCE else ""
+        if self.per_service:
+            detail = f":{self.service}"
+        return f"{self.source}{detail}"
 
     def days(self) -> list[date]:
         return [self.start + timedelta(days=offset) for offset in range((self.end - self.start).days)]
@@ -89,15 +100,20 @@ def plan_queries(
     required_tag_keys: Sequence[str],
     resource_services: Sequence[str],
     resource_days: Sequence[date] = (),
+    split_services: Sequence[str] = (),
 ) -> list[CostQuery]:
-    """Every query for ``days``: service totals, one per required tag key, and per-resource
-    costs per service for ``resource_days`` (the subset Cost Explorer keeps resource data for)."""
+    """Every query for ``days``: service totals, one per required tag key, per-resource costs per
+    service for ``resource_days`` (the subset Cost Explorer keeps resource data for), and for the
+    other days, usage types of ``split_services`` (shared by several resource types, whose spend
+    the service average must split by type; a resource-level day needs no split)."""
     queries: list[CostQuery] = []
     for start, end in contiguous_ranges(days):
         queries.append(CostQuery(SERVICE_SOURCE, start, end))
         queries += [CostQuery(TAG_SOURCE, start, end, tag_key=key) for key in required_tag_keys]
     for start, end in contiguous_ranges(resource_days):
         queries += [CostQuery(RESOURCE_SOURCE, start, end, service=service) for service in resource_services]
+    for start, end in contiguous_ranges(set(days) - set(resource_days)):
+        queries += [CostQuery(USAGE_SOURCE, start, end, service=service) for service in split_services]
     return queries
 
 
@@ -129,6 +145,7 @@ def _group_fields(query: CostQuery, keys: Sequence[str], where: str) -> dict[str
         "tag_key": None,
         "tag_value": None,
         "resource_id": None,
+        "usage_type": None,
     }
     if query.source == SERVICE_SOURCE:
         fields.update(service=second, group_type="SERVICE")
@@ -140,6 +157,8 @@ def _group_fields(query: CostQuery, keys: Sequence[str], where: str) -> dict[str
             )
         # "Key$" is Cost Explorer's group for spend without the tag: stored as the empty value.
         fields.update(tag_key=query.tag_key, tag_value=second[len(prefix) :], group_type="TAG")
+    elif query.source == USAGE_SOURCE:
+        fields.update(service=query.service, usage_type=second, group_type="USAGE_TYPE")
     else:
         fields.update(service=query.service, resource_id=second, group_type="RESOURCE_ID")
     return fields

@@ -39,7 +39,16 @@ from pathlib import Path
 from types import TracebackType
 
 from tag_compliance.sandbox.cost_explorer import CostExplorerEmulator
-from tag_compliance.sandbox.estate import ACCOUNTS, EC2, REGIONS, ROLE_NAME, S3, Estate, build_estate
+from tag_compliance.sandbox.estate import (
+    ACCOUNTS,
+    EC2,
+    REGIONS,
+    ROLE_NAME,
+    S3,
+    Estate,
+    PlannedResource,
+    build_estate,
+)
 from tag_compliance.sandbox.ledger import (
     LEDGER_DIR,
     LEDGER_FILE,
@@ -147,7 +156,9 @@ class Sandbox:
                 self._write_day(self.day, estate)
             write_manifest(self._seeder.truth(estate), self.manifest_path.parent, self.day)
             self.seed_seconds = time.monotonic() - started
-            ledger = build_ledger(estate, self.today, days=LEDGER_DAYS, timeline=self.timeline)
+            ledger = build_ledger(
+                estate, self.today, days=LEDGER_DAYS, timeline=self.timeline, breadth=self._seeder.breadth
+            )
             write_ledger(ledger, self.ledger_path.parent)
             self.cost_explorer = CostExplorerEmulator(ledger, self.today, page_size=COST_EXPLORER_PAGE_SIZE)
             self.cost_explorer.start()
@@ -286,6 +297,11 @@ class Sandbox:
     @property
     def regions(self) -> list[str]:
         return list(REGIONS)
+
+    @property
+    def breadth(self) -> list[PlannedResource]:
+        """The seeded resources of every type but the five the history changes (they never change)."""
+        return list(self._seeder.breadth) if self._seeder is not None else []
 
     @property
     def manifest_path(self) -> Path:

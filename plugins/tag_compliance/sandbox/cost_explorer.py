@@ -62,7 +62,7 @@ METRICS = {
     "BlendedCost": "unblended",
     "NetUnblendedCost": "unblended",
 }
-DIMENSIONS = ("LINKED_ACCOUNT", "SERVICE", "REGION")
+DIMENSIONS = ("LINKED_ACCOUNT", "SERVICE", "REGION", "USAGE_TYPE")
 RESOURCE_DIMENSIONS = (*DIMENSIONS, "RESOURCE_ID")
 _ZERO = Decimal(0)
 
@@ -96,6 +96,7 @@ class _Row:
     service: str
     region: str | None
     resource_id: str | None
+    usage_type: str
     tags: dict[str, str]
     final: dict[str, Decimal]  # "amortized" / "unblended"
     estimated: dict[str, Decimal]
@@ -109,6 +110,8 @@ class _Row:
             return self.region or NO_REGION
         if key == "RESOURCE_ID":
             return self.resource_id or NO_RESOURCE_ID
+        if key == "USAGE_TYPE":
+            return self.usage_type
         raise AssertionError(key)
 
 
@@ -147,6 +150,7 @@ def _rows_by_day(ledger: pa.Table) -> dict[date, list[_Row]]:
                 service=columns["service"][i],
                 region=columns["region"][i],
                 resource_id=columns["resource_id"][i],
+                usage_type=columns["usage_type"][i],
                 tags=dict(columns["tags"][i] or ()),
                 final={
                     "amortized": columns["amortized_cost"][i],

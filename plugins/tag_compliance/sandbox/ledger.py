@@ -23,9 +23,17 @@ One row per usage day and cost line, for the ``days`` days ending with ``today``
   which cost until a deletion day in [today-10, today], and a few invented, deleted resources per
   account (RDS, Lambda, S3, ECS) whose deletion days are spread over the window; one of them per
   account was deleted ``today``, so every earlier day of the window has such spend;
+* the breadth's resources (every other costed type, :mod:`.breadth`), every day, at a list price
+  per type (:data:`BREADTH_PRICES`), under their type's Cost Explorer service and a usage type of
+  theirs (the split of a service several types share is by usage type);
 * spend that belongs to no resource (``resource_type``/``resource_id`` NULL, ``tags`` empty):
-  "AWS Support (Business)" in the management account, "Tax" per account, and "AWS Data Transfer"
-  per account *and region*.
+  "AWS Support (Business)" in the management account, "Tax" per account, "AWS Data Transfer"
+  per account *and region*, and per account and region services we do not inventory (AWS Config,
+  GuardDuty) and usage types of shared services that are no resource's (CloudWatch metrics,
+  EC2's regional data transfer).
+
+Every row has a ``usage_type`` as Cost Explorer names it: the region code first outside us-east-1
+(``EU-BoxUsage:m5.large``).
 
 Key: (usage_date, account_id, service, region, resource_id) is unique, NULL counting as a value.
 For rows with a resource_id, (usage_date, account_id, service, resource_id) alone is unique; for
@@ -52,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tag_compliance.aws.collectors import cost_explorer_services
+from tag_compliance.aws.collectors import cost_mapping_of, cost_mappings
 from tag_compliance.lake import MONEY, TAGS
 from tag_compliance.sandbox.estate import (
     APPS,
@@ -84,6 +92,7 @@ LEDGER_SCHEMA = pa.schema(
         ("region", pa.string()),
         ("resource_type", pa.string()),
         ("resource_id", pa.string()),
+        ("usage_type", pa.string()),
         ("inventoried", pa.bool_()),
         ("tags", TAGS),
         ("amortized_cost", MONEY),
@@ -153,6 +162,78 @@ def _region_factor(region: str | None) -> Decimal:
     return REGION_FACTOR.get(region or "", _d("1.05"))
 
 
+# Daily list price ranges (USD; a resource draws its own, then +-10% a day) of the breadth's costed
+# types, and the usage type each is billed under (one of its type's own for a shared service).
+BREADTH_PRICES: dict[str, tuple[str, str, str]] = {
+    "ec2:volume": ("EBS:VolumeUsage.gp3", "0.02", "1.3"),  # 8 .. 500 GB at $0.08 per GB-month
+    "ec2:snapshot": ("EBS:SnapshotUsage", "0.005", "0.5"),
+    "ec2:natgateway": ("NatGateway-Hours", "1.08", "1.6"),  # $0.045 an hour, plus bytes
+    "ec2:elastic-ip": ("ElasticIP:IdleAddress", "0.12", "0.12"),  # $0.005 an hour
+    "ec2:vpc-endpoint": ("VpcEndpoint-Hours", "0.24", "0.48"),
+    "ec2:transit-gateway": ("TransitGateway-Hours", "1.2", "1.6"),
+    "elasticloadbalancing:loadbalancer": ("LoadBalancerUsage", "0.54", "1.2"),
+    "dynamodb:table": ("TimedStorage-ByteHrs", "0.01", "3"),
+    "elasticache:cluster": ("NodeUsage:cache.t3.micro", "0.41", "1.6"),
+    "redshift:cluster": ("Node:dc2.large", "6", "7"),
+    "es:domain": ("ESInstance:t3.small.search", "0.86", "3"),
+    "memorydb:cluster": ("NodeUsage:db.t4g.small", "0.9", "1.2"),
+    "efs:file-system": ("TimedStorage-ByteHrs", "0.01", "2"),
+    "fsx:file-system": ("Storage-SSD", "1", "5"),
+    "backup:backup-vault": ("WarmStorage-ByteHrs-EBS", "0.05", "2"),
+    "eks:cluster": ("AmazonEKS-Hours:perCluster", "2.4", "2.4"),  # $0.10 an hour
+    "ecr:repository": ("TimedStorage-ByteHrs", "0.001", "0.3"),
+    "sqs:queue": ("Requests-Tier1", "0.001", "0.5"),
+    "sns:topic": ("Requests-Tier1", "0.001", "0.2"),
+    "kinesis:stream": ("Storage-ShardHour", "0.36", "0.72"),
+    "firehose:deliverystream": ("BilledBytes", "0.01", "1"),
+    "kafka:cluster": ("Kafka.t3.small", "1", "2"),
+    "mq:broker": ("ActiveMQ.mq.t3.micro", "0.6", "0.8"),
+    "states:stateMachine": ("StateTransition", "0.001", "0.5"),
+    "events:rule": ("Event-64K-Chunks", "0.001", "0.1"),
+    "apigateway:restapi": ("ApiGatewayRequest", "0.01", "1"),
+    "apigateway:api": ("ApiGatewayHttpRequest", "0.01", "0.5"),
+    "cloudfront:distribution": ("US-DataTransfer-Out-Bytes", "0.1", "5"),
+    "route53:hostedzone": ("HostedZone", "0.0166", "0.05"),  # $0.50 a month, plus queries
+    "kms:key": ("KMS-Keys", "0.0333", "0.0333"),  # $1 a month
+    "secretsmanager:secret": ("AWSSecretsManager-Secrets", "0.0133", "0.0133"),  # $0.40 a month
+    "logs:log-group": ("TimedStorage-ByteHrs", "0.001", "0.5"),
+    "cloudwatch:alarm": ("CW:AlarmMonitorUsage", "0.0033", "0.0033"),  # $0.10 a month
+    "sagemaker:endpoint": ("Host:ml.t2.medium", "1.3", "2.5"),
+    "sagemaker:notebook-instance": ("Notebk:ml.t3.medium", "1", "1.2"),
+    "glue:job": ("ETL-DPU-Hour", "0.01", "3"),
+    "elasticmapreduce:cluster": ("BoxUsage:m5.xlarge", "1.15", "2.3"),
+    "codebuild:project": ("Build-Min:Linux:g1.small", "0.01", "0.5"),
+    "cloudtrail:trail": ("PaidEventsRecorded", "0.001", "0.3"),
+}
+
+# Per account and region: spend on services we inventory nothing of, and usage types of a shared
+# service that are no resource type's. (service, usage type, daily low, daily high)
+UNINVENTORIED: tuple[tuple[str, str, str, str], ...] = (
+    ("AWS Config", "ConfigurationItemRecorded", "0.3", "1.5"),
+    ("Amazon GuardDuty", "PaidEventsAnalyzed", "0.2", "2"),
+    ("AmazonCloudWatch", "CW:MetricMonitorUsage", "0.1", "1"),
+    ("EC2 - Other", "DataTransfer-Regional-Bytes", "0.05", "0.5"),
+)
+
+# The code before a usage type outside us-east-1, as Cost Explorer shows it.
+REGION_USAGE_PREFIX = {
+    "us-east-1": "",
+    "us-east-2": "USE2-",
+    "us-west-1": "USW1-",
+    "us-west-2": "USW2-",
+    "eu-west-1": "EU-",
+    "eu-west-2": "EUW2-",
+    "eu-central-1": "EUC1-",
+    "ap-southeast-1": "APS1-",
+    "ap-northeast-1": "APN1-",
+}
+
+
+def usage_type(region: str | None, usage: str) -> str:
+    """``usage`` as Cost Explorer names it in ``region`` (global and us-east-1: no code)."""
+    return REGION_USAGE_PREFIX.get(region or "", "") + usage
+
+
 # --------------------------------------------------------------------------- cost lines
 
 
@@ -168,7 +249,8 @@ class _Line:
     resource_id: str | None
     inventoried: bool
     tags: dict[str, str]
-    kind: str  # cost model: "ec2", "ec2_stopped", "rds", "s3", "lambda", "ecs"
+    kind: str  # cost model: "ec2", "ec2_stopped", "rds", "s3", "lambda", "ecs", "flat", "none"
+    usage_type: str = ""
     first_day: date | None = None  # None: existed before the window
     last_day: date | None = None  # None: still exists; else the last day it costs (deletion - 1)
     params: dict[str, Any] | None = None
@@ -187,13 +269,28 @@ class _Line:
 
 def _ce_resource_id(resource: PlannedResource) -> str:
     """RESOURCE_ID as Cost Explorer reports it for each type."""
-    if resource.resource_type in (EC2, S3):
-        return resource.resource_id  # instance id, bucket name
-    return resource.arn  # RDS DB, Lambda function and ECS service ARNs
+    if resource.resource_type in (EC2, S3) or resource.resource_type.startswith("ec2:"):
+        return resource.resource_id  # instance, volume, NAT gateway ... ids, bucket names
+    return resource.arn  # RDS DB, Lambda function, ECS service and the others' ARNs
 
 
 def _service_of_type() -> dict[str, str]:
-    return {rtype: ce_service for ce_service, (_, rtype) in cost_explorer_services().items()}
+    return {mapping.resource_type: mapping.cost_explorer_service for mapping in cost_mappings()}
+
+
+# The usage type of each dynamic type's cost line (before the region code).
+ESTATE_USAGE = {
+    "rds": "InstanceUsage:db.t3.micro",
+    "s3": "TimedStorage-ByteHrs",
+    "lambda": "Lambda-GB-Second",
+    "ecs": "Fargate-vCPU-Hours:perCPU",
+}
+
+
+def _estate_usage(line: _Line) -> str:
+    if line.kind in ("ec2", "ec2_stopped"):
+        return usage_type(line.region, f"BoxUsage:{(line.params or {})['instance_type']}")
+    return usage_type(line.region, ESTATE_USAGE[line.kind])
 
 
 def _params(line: _Line, seed: int) -> dict[str, Any]:
@@ -224,6 +321,11 @@ def _params(line: _Line, seed: int) -> dict[str, Any]:
             "vcpu_quarters": vcpu_quarters,
             "memory_gb": max(1, vcpu_quarters // 2) * rng.choice((1, 2, 4)),
         }
+    if kind == "flat":
+        _, low, high = BREADTH_PRICES[line.resource_type or ""]
+        return {"daily": Decimal(low) + (Decimal(high) - Decimal(low)) * _ratio(rng, 0, 10000)}
+    if kind == "none":
+        return {}
     raise AssertionError(kind)
 
 
@@ -263,6 +365,8 @@ def _daily_unblended(line: _Line, day: date, rng: random.Random) -> Decimal:
         vcpu = Decimal(p["vcpu_quarters"]) / 4
         per_hour = (vcpu * FARGATE_VCPU_HOUR + p["memory_gb"] * FARGATE_GB_HOUR) * factor
         return task_hours * per_hour
+    if kind == "flat":
+        return p["daily"] * _ratio(rng, 9000, 11000)
     raise AssertionError(kind)
 
 
@@ -298,6 +402,7 @@ def _estate_lines(
             line.params["instance_type"] = EC2_INSTANCE_TYPES[r.reservation % 3]
         elif r.resource_type == RDS:
             line.params["engine"] = r.name.split("-")[1]
+        line.usage_type = _estate_usage(line)
         if r.resource_type == EC2 and r.state == "terminated":
             deletion = today - timedelta(days=_rng(seed, "deleted", key).randint(0, TERMINATED_LAST_DAYS))
             line.last_day = deletion - timedelta(days=1)
@@ -372,8 +477,41 @@ def _gone_lines(estate: Estate, services: dict[str, str], today: date, days: int
                 last_day=deletion - timedelta(days=1),
             )
             line.params = _params(line, seed) | params_extra
+            line.usage_type = _estate_usage(line)
             _maybe_reserved(line, seed)
             yield line
+
+
+def _breadth_lines(
+    seed: int, resources: Iterable[PlannedResource], services: dict[str, str]
+) -> Iterator[_Line]:
+    """The breadth's costed resources: each costs every day of the window, at its type's price."""
+    for r in resources:
+        if r.resource_type not in services:
+            continue  # free, or billed within another type's usage (a cluster's instances)
+        if r.resource_type not in BREADTH_PRICES:
+            raise ValueError(f"no list price for {r.resource_type!r}: add it to BREADTH_PRICES")
+        mapping = cost_mapping_of(r.resource_type)
+        usage = BREADTH_PRICES[r.resource_type][0]
+        if mapping is not None and mapping.usage_types and not usage.startswith(mapping.usage_types):
+            raise ValueError(
+                f"{r.resource_type}: usage type {usage!r} is none of its own {mapping.usage_types}"
+            )
+        region = r.region if r.region == "global" else r.api_region
+        line = _Line(
+            key=":".join((r.account_id, r.api_region, r.resource_type, r.name)),
+            account_id=r.account_id,
+            service=services[r.resource_type],
+            region=region,
+            resource_type=r.resource_type,
+            resource_id=_ce_resource_id(r),
+            inventoried=r.inventoried,
+            tags=dict(r.tags),
+            kind="flat",
+            usage_type=usage_type(region, usage),
+        )
+        line.params = _params(line, seed)
+        yield line
 
 
 # --------------------------------------------------------------------------- build
@@ -395,12 +533,17 @@ def _timeline_lines(timeline: Timeline, services: dict[str, str], today: date) -
 
 
 def build_ledger(
-    estate: Estate, today: date, days: int = DEFAULT_DAYS, timeline: Timeline | None = None
+    estate: Estate,
+    today: date,
+    days: int = DEFAULT_DAYS,
+    timeline: Timeline | None = None,
+    breadth: Iterable[PlannedResource] = (),
 ) -> pa.Table:
     """The daily cost ledger of a seeded estate for the ``days`` days ending with ``today``.
 
     With ``timeline`` (of the same seed and scale), the resources are the timeline's instead of the
-    estate's: each costs only on the days it exists, with its tags of that day.
+    estate's: each costs only on the days it exists, with its tags of that day. ``breadth``: the
+    seeded resources of every other type, which exist every day.
     """
     if days < 1:
         raise ValueError("days must be >= 1")
@@ -412,6 +555,7 @@ def build_ledger(
             raise ValueError("the timeline is not the estate's (seed, scale)")
         lines = list(_timeline_lines(timeline, services, today))
     lines += _gone_lines(estate, services, today, days)
+    lines += _breadth_lines(estate.seed, breadth, services)
     seed = estate.seed
     window = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
 
@@ -428,6 +572,7 @@ def build_ledger(
                 line.region,
                 line.resource_type,
                 line.resource_id,
+                line.usage_type,
                 line.inventoried,
                 line.tags_on(day),
                 amortized,
@@ -452,7 +597,15 @@ def build_ledger(
             usage_by_account[line.account_id] += unblended
         for account in estate.accounts:
             for region in estate.regions:
-                line = _nonresource(account, DATA_TRANSFER, region)
+                for service, usage, low, high in UNINVENTORIED:
+                    line = _nonresource(account, service, region, usage)
+                    params = _rng(seed, "params", line.key)
+                    daily = Decimal(low) + (Decimal(high) - Decimal(low)) * _ratio(params, 0, 10000)
+                    rng = _rng(seed, "day", line.key, iso)
+                    cost = daily * _ratio(rng, 9000, 11000)
+                    add(line, day, cost, cost, rng)
+                    usage_by_account[account] += q(cost)
+                line = _nonresource(account, DATA_TRANSFER, region, "DataTransfer-Out-Bytes")
                 base_gb = Decimal(int(10 ** _rng(seed, "params", line.key).uniform(3.5, 5.5))) / 1000
                 rng = _rng(seed, "day", line.key, iso)
                 cost = base_gb * _ratio(rng, 6000, 14000) * DATA_TRANSFER_GB * _region_factor(region)
@@ -460,12 +613,12 @@ def build_ledger(
                 usage_by_account[account] += q(cost)
         org_usage = sum(usage_by_account.values(), _ZERO)
         if MANAGEMENT_ACCOUNT in estate.accounts:
-            line = _nonresource(MANAGEMENT_ACCOUNT, SUPPORT, None)
+            line = _nonresource(MANAGEMENT_ACCOUNT, SUPPORT, None, "Dollar")
             rng = _rng(seed, "day", line.key, iso)
             cost = max(SUPPORT_MINIMUM_DAY, org_usage * SUPPORT_SHARE)
             add(line, day, cost, cost, rng)
         for account in estate.accounts:
-            line = _nonresource(account, TAX, None)
+            line = _nonresource(account, TAX, None, "Tax")
             rate = _ratio(_rng(seed, "tax", account), 500, 2000)  # 5% .. 20%
             rng = _rng(seed, "day", line.key, iso)
             cost = usage_by_account[account] * rate
@@ -495,7 +648,7 @@ def rename_resources(table: pa.Table, renamed: Mapping[str, str]) -> pa.Table:
     return table.sort_by([(key, "ascending", "at_start") for key in keys])
 
 
-def _nonresource(account: str, service: str, region: str | None) -> _Line:
+def _nonresource(account: str, service: str, region: str | None, usage: str) -> _Line:
     return _Line(
         key=":".join((account, region or "-", service)),
         account_id=account,
@@ -506,6 +659,7 @@ def _nonresource(account: str, service: str, region: str | None) -> _Line:
         inventoried=False,
         tags={},
         kind="none",
+        usage_type=usage_type(region, usage),
     )
 
 

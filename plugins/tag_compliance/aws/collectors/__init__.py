@@ -75,15 +75,64 @@ def is_global_service(service: str) -> bool:
     return flags.pop()
 
 
-def cost_explorer_services() -> dict[str, tuple[str, str]]:
-    """Cost Explorer SERVICE value -> (service, resource_type) for every costed collector."""
-    mapping: dict[str, tuple[str, str]] = {}
-    for collector in all_collectors():
-        if collector.cost_explorer_service is None:
+@dataclasses.dataclass(frozen=True)
+class CostMapping:
+    """Where Cost Explorer bills one resource type: a SERVICE value and, when several types share
+    it, the usage types that are this type's (each matched as a prefix, after the region code
+    AWS puts before most usage types, e.g. ``EBS:VolumeUsage`` matches ``USE1-EBS:VolumeUsage.gp3``)."""
+
+    resource_type: str
+    service: str
+    cost_explorer_service: str
+    usage_types: tuple[str, ...] = ()
+
+
+@cache
+def cost_mappings() -> tuple[CostMapping, ...]:
+    """Every costed type's mapping, checked: a SERVICE shared by several types is split by usage
+    types, so each of its types names its own, and no two of them can claim one usage type."""
+    mappings = tuple(
+        CostMapping(
+            collector.resource_type,
+            collector.service,
+            collector.cost_explorer_service,
+            tuple(collector.cost_usage_types),
+        )
+        for collector in all_collectors()
+        if collector.cost_explorer_service is not None
+    )
+    by_service: dict[str, list[CostMapping]] = {}
+    for mapping in mappings:
+        by_service.setdefault(mapping.cost_explorer_service, []).append(mapping)
+    for ce_service, sharing in by_service.items():
+        if len(sharing) == 1:
             continue
-        if collector.cost_explorer_service in mapping:
+        unsplit = [mapping.resource_type for mapping in sharing if not mapping.usage_types]
+        if unsplit:
             raise RuntimeError(
-                f"two collectors claim Cost Explorer service {collector.cost_explorer_service!r}"
+                f"Cost Explorer service {ce_service!r} is shared by {len(sharing)} types: "
+                f"{', '.join(unsplit)} must name their usage types (cost_usage_types)"
             )
-        mapping[collector.cost_explorer_service] = (collector.service, collector.resource_type)
-    return mapping
+        markers = [(marker, mapping.resource_type) for mapping in sharing for marker in mapping.usage_types]
+        for marker, resource_type in markers:
+            for other, other_type in markers:
+                if other_type != resource_type and other.startswith(marker):
+                    raise RuntimeError(
+                        f"Cost Explorer service {ce_service!r}: usage type {marker!r} of {resource_type} "
+                        f"also matches {other!r} of {other_type}"
+                    )
+    return mappings
+
+
+def cost_explorer_services() -> list[str]:
+    """The Cost Explorer SERVICE values some resource type is billed under, sorted."""
+    return sorted({mapping.cost_explorer_service for mapping in cost_mappings()})
+
+
+def split_cost_explorer_services() -> list[str]:
+    """The SERVICE values shared by several types: their spend is told apart by usage type."""
+    return sorted({mapping.cost_explorer_service for mapping in cost_mappings() if mapping.usage_types})
+
+
+def cost_mapping_of(resource_type: str) -> CostMapping | None:
+    return next((mapping for mapping in cost_mappings() if mapping.resource_type == resource_type), None)

@@ -8,6 +8,8 @@ from tag_compliance.aws.collectors.described import DescribedType, InlineTags
 APIGATEWAY_TYPES = (
     DescribedType(
         resource_type="apigateway:restapi",
+        cost_explorer_service="Amazon API Gateway",
+        cost_usage_types=("ApiGatewayRequest", "ApiGatewayCacheUsage"),
         operation="get_rest_apis",
         items="items",
         id="id",
@@ -19,6 +21,8 @@ APIGATEWAY_TYPES = (
     ),
     DescribedType(
         resource_type="apigateway:api",
+        cost_explorer_service="Amazon API Gateway",
+        cost_usage_types=("ApiGatewayHttpRequest", "ApiGatewayMessage", "ApiGatewayMinute"),
         client="apigatewayv2",
         operation="get_apis",  # its page size is a string: left to the service
         items="Items",

@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 BACKUP_VAULT = DescribedType(
     resource_type="backup:backup-vault",
+    cost_explorer_service="AWS Backup",
     operation="list_backup_vaults",
     items="BackupVaultList",
     id="BackupVaultName",

@@ -151,6 +151,9 @@ class Collector(ABC):
     api_services: ClassVar[tuple[str, ...]] = ()
     # The SERVICE dimension value Cost Explorer bills this type under; None: not costed.
     cost_explorer_service: ClassVar[str | None] = None
+    # When types share that SERVICE: the usage types (prefixes, without the region code) that
+    # are this type's, e.g. ("EBS:VolumeUsage",) for volumes in "EC2 - Other".
+    cost_usage_types: ClassVar[tuple[str, ...]] = ()
 
     @property
     def client_services(self) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 DISTRIBUTION = DescribedType(
     resource_type="cloudfront:distribution",
+    cost_explorer_service="Amazon CloudFront",
     operation="list_distributions",  # its page size is a string: left to the service (100)
     items="DistributionList.Items",
     id="Id",

@@ -7,6 +7,7 @@ from tag_compliance.aws.collectors.described import BatchTags, DescribedType, In
 
 TRAIL = DescribedType(
     resource_type="cloudtrail:trail",
+    cost_explorer_service="AWS CloudTrail",
     operation="describe_trails",
     paginated=False,
     params={"includeShadowTrails": False},

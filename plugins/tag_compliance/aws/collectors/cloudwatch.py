@@ -6,6 +6,8 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 ALARM = DescribedType(
     resource_type="cloudwatch:alarm",
+    cost_explorer_service="AmazonCloudWatch",
+    cost_usage_types=("CW:AlarmMonitorUsage",),
     operation="describe_alarms",
     params={"AlarmTypes": ["MetricAlarm", "CompositeAlarm"]},
     items="[MetricAlarms, CompositeAlarms][] | [?AlarmArn]",

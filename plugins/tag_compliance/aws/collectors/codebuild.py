@@ -7,6 +7,7 @@ from tag_compliance.aws.collectors.described import BatchDetails, DescribedType,
 
 PROJECT = DescribedType(
     resource_type="codebuild:project",
+    cost_explorer_service="CodeBuild",
     operation="list_projects",
     items="projects",
     details=BatchDetails(operation="batch_get_projects", param="names", batch=100, results="projects"),

@@ -118,6 +118,8 @@ class DescribedType(Collector):
     :param page_size: the API's maximum page size, asked for unless a smaller one is configured;
         None to leave the page size to the service (the call has none, or takes no number).
     :param paginated: whether the call has a boto3 paginator (else one request answers all).
+    :param cost_explorer_service: the SERVICE Cost Explorer bills the type under (None: free, or
+        billed within another type's usage); ``cost_usage_types`` its usage types when shared.
     :param gone_states: states (any case) of resources that no longer exist.
     :param skip: JMESPath; items for which it is true are not inventory (AWS's own parameters).
     """
@@ -144,6 +146,7 @@ class DescribedType(Collector):
     details: BatchDetails | None = None
     is_global: bool = False
     cost_explorer_service: str | None = None
+    cost_usage_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.service:

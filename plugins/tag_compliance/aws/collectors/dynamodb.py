@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 TABLE = DescribedType(
     resource_type="dynamodb:table",
+    cost_explorer_service="Amazon DynamoDB",
     operation="list_tables",
     items="TableNames",
     id="@",

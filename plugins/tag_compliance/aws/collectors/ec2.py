@@ -11,6 +11,13 @@ NAME_TAG = "Tags[?Key=='Name'].Value | [0]"
 EC2_TYPES = (
     DescribedType(
         resource_type="ec2:volume",
+        cost_explorer_service="EC2 - Other",
+        cost_usage_types=(
+            "EBS:VolumeUsage",
+            "EBS:VolumeIOUsage",
+            "EBS:VolumeP-IOPS",
+            "EBS:VolumeP-Throughput",
+        ),
         operation="describe_volumes",
         items="Volumes",
         id="VolumeId",
@@ -24,6 +31,8 @@ EC2_TYPES = (
     ),
     DescribedType(
         resource_type="ec2:snapshot",
+        cost_explorer_service="EC2 - Other",
+        cost_usage_types=("EBS:SnapshotUsage", "EBS:SnapshotArchive"),
         operation="describe_snapshots",
         params={"OwnerIds": ["self"]},
         items="Snapshots",
@@ -53,6 +62,8 @@ EC2_TYPES = (
     ),
     DescribedType(
         resource_type="ec2:elastic-ip",
+        cost_explorer_service="EC2 - Other",
+        cost_usage_types=("ElasticIP:",),
         operation="describe_addresses",
         paginated=False,  # one request answers every address of the region
         items="Addresses",
@@ -64,6 +75,8 @@ EC2_TYPES = (
     ),
     DescribedType(
         resource_type="ec2:natgateway",
+        cost_explorer_service="EC2 - Other",
+        cost_usage_types=("NatGateway-",),
         operation="describe_nat_gateways",
         items="NatGateways",
         id="NatGatewayId",
@@ -77,6 +90,8 @@ EC2_TYPES = (
     ),
     DescribedType(
         resource_type="ec2:vpc-endpoint",
+        cost_explorer_service="Amazon Virtual Private Cloud",
+        cost_usage_types=("VpcEndpoint-",),
         operation="describe_vpc_endpoints",
         items="VpcEndpoints",
         id="VpcEndpointId",
@@ -90,6 +105,8 @@ EC2_TYPES = (
     ),
     DescribedType(
         resource_type="ec2:transit-gateway",
+        cost_explorer_service="Amazon Virtual Private Cloud",
+        cost_usage_types=("TransitGateway-",),
         operation="describe_transit_gateways",
         items="TransitGateways",
         id="TransitGatewayId",

@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 REPOSITORY = DescribedType(
     resource_type="ecr:repository",
+    cost_explorer_service="Amazon EC2 Container Registry (ECR)",
     operation="describe_repositories",
     items="repositories",
     id="repositoryName",

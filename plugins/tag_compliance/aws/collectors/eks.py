@@ -15,6 +15,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 CLUSTER = DescribedType(
     resource_type="eks:cluster",
+    cost_explorer_service="Amazon Elastic Container Service for Kubernetes",
     operation="list_clusters",
     items="clusters",
     id="@",

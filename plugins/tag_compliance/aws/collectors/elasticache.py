@@ -7,6 +7,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 CACHE_CLUSTER = DescribedType(
     resource_type="elasticache:cluster",
+    cost_explorer_service="Amazon ElastiCache",
     operation="describe_cache_clusters",
     items="CacheClusters",
     id="CacheClusterId",

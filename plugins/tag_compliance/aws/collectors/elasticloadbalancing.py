@@ -25,6 +25,7 @@ class LoadBalancerCollector(Collector):
     their ARNs) and the classic ``elb`` (ids are names)."""
 
     resource_type = LOAD_BALANCER
+    cost_explorer_service = "Amazon Elastic Load Balancing"
     service = SERVICE
 
     APIS: ClassVar[tuple[DescribedType, ...]] = (

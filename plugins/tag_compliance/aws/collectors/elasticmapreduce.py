@@ -9,6 +9,7 @@ ALIVE = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"]
 
 CLUSTER = DescribedType(
     resource_type="elasticmapreduce:cluster",
+    cost_explorer_service="Amazon Elastic MapReduce",
     client="emr",
     operation="list_clusters",
     params={"ClusterStates": ALIVE},

@@ -7,6 +7,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 DOMAIN = DescribedType(
     resource_type="es:domain",
+    cost_explorer_service="Amazon OpenSearch Service",
     client="opensearch",
     operation="list_domain_names",
     paginated=False,

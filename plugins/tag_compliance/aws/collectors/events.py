@@ -13,6 +13,7 @@ DEFAULT_BUS = "default"
 
 class RuleCollector(Collector):
     resource_type = "events:rule"
+    cost_explorer_service = "CloudWatch Events"
     service = "events"
     api_services = ("resourcegroupstaggingapi",)
 

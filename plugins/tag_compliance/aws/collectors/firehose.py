@@ -12,6 +12,7 @@ PAGE_MAXIMUM = 10_000
 
 class DeliveryStreamCollector(Collector):
     resource_type = "firehose:deliverystream"
+    cost_explorer_service = "Amazon Kinesis Firehose"
     service = "firehose"
     api_services = ("resourcegroupstaggingapi",)
 

@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, InlineTags
 
 FILE_SYSTEM = DescribedType(
     resource_type="fsx:file-system",
+    cost_explorer_service="Amazon FSx",
     operation="describe_file_systems",
     items="FileSystems",
     id="FileSystemId",

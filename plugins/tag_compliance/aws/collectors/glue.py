@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 JOB = DescribedType(
     resource_type="glue:job",
+    cost_explorer_service="AWS Glue",
     operation="get_jobs",
     items="Jobs",
     id="Name",

@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, InlineTags
 
 CLUSTER = DescribedType(
     resource_type="kafka:cluster",
+    cost_explorer_service="Amazon Managed Streaming for Apache Kafka",
     operation="list_clusters_v2",
     items="ClusterInfoList",
     id="ClusterName",

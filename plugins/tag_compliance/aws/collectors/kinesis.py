@@ -7,6 +7,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 STREAM = DescribedType(
     resource_type="kinesis:stream",
+    cost_explorer_service="Amazon Kinesis",
     operation="list_streams",
     items="StreamSummaries",
     id="StreamName",

@@ -13,6 +13,7 @@ AWS_MANAGED_ALIAS = "alias/aws/"
 
 class CustomerKeyCollector(Collector):
     resource_type = "kms:key"
+    cost_explorer_service = "AWS Key Management Service"
     service = "kms"
     api_services = ("resourcegroupstaggingapi",)
 

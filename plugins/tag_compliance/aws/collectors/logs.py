@@ -7,6 +7,8 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 LOG_GROUP = DescribedType(
     resource_type="logs:log-group",
+    cost_explorer_service="AmazonCloudWatch",
+    cost_usage_types=("TimedStorage-ByteHrs", "DataProcessing-Bytes", "VendedLog-Bytes"),
     operation="describe_log_groups",
     items="logGroups",
     id="logGroupName",

@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 CLUSTER = DescribedType(
     resource_type="memorydb:cluster",
+    cost_explorer_service="Amazon MemoryDB",
     operation="describe_clusters",
     items="Clusters",
     id="Name",

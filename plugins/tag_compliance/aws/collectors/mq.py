@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 BROKER = DescribedType(
     resource_type="mq:broker",
+    cost_explorer_service="Amazon MQ",
     operation="list_brokers",
     items="BrokerSummaries",
     id="BrokerId",

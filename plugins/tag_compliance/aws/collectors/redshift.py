@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, InlineTags
 
 CLUSTER = DescribedType(
     resource_type="redshift:cluster",
+    cost_explorer_service="Amazon Redshift",
     operation="describe_clusters",
     items="Clusters",
     id="ClusterIdentifier",

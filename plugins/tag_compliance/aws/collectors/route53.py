@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import BatchTags, DescribedType
 
 HOSTED_ZONE = DescribedType(
     resource_type="route53:hostedzone",
+    cost_explorer_service="Amazon Route 53",
     operation="list_hosted_zones",  # its page size is a string: left to the service (100)
     items="HostedZones",
     id="Id",

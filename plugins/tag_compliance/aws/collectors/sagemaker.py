@@ -8,6 +8,8 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 SAGEMAKER_TYPES = (
     DescribedType(
         resource_type="sagemaker:endpoint",
+        cost_explorer_service="Amazon SageMaker",
+        cost_usage_types=("Host:",),
         operation="list_endpoints",
         items="Endpoints",
         id="EndpointName",
@@ -20,6 +22,8 @@ SAGEMAKER_TYPES = (
     ),
     DescribedType(
         resource_type="sagemaker:notebook-instance",
+        cost_explorer_service="Amazon SageMaker",
+        cost_usage_types=("Notebk:",),
         operation="list_notebook_instances",
         items="NotebookInstances",
         id="NotebookInstanceName",

@@ -7,6 +7,7 @@ from tag_compliance.aws.collectors.described import DescribedType, InlineTags
 
 SECRET = DescribedType(
     resource_type="secretsmanager:secret",
+    cost_explorer_service="AWS Secrets Manager",
     operation="list_secrets",
     items="SecretList",
     id="Name",

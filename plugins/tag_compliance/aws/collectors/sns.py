@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 TOPIC = DescribedType(
     resource_type="sns:topic",
+    cost_explorer_service="Amazon Simple Notification Service",
     operation="list_topics",
     items="Topics",
     id="TopicArn",

@@ -7,6 +7,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 QUEUE = DescribedType(
     resource_type="sqs:queue",
+    cost_explorer_service="Amazon Simple Queue Service",
     operation="list_queues",
     items="QueueUrls",
     id="@",

@@ -6,6 +6,7 @@ from tag_compliance.aws.collectors.described import DescribedType, TaggingApiTag
 
 STATE_MACHINE = DescribedType(
     resource_type="states:stateMachine",
+    cost_explorer_service="AWS Step Functions",
     client="stepfunctions",
     operation="list_state_machines",
     items="stateMachines",
