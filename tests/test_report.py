@@ -29,11 +29,11 @@ from tag_compliance.warehouse import publish_warehouse
 from tests.sql_fixtures import (
     ACCOUNT_1,
     ACCOUNT_2,
+    CE_CONFIG,
     CE_EC2,
     CE_ECS,
     CE_LAMBDA,
     CE_S3,
-    CE_CONFIG,
     CE_TAX,
     resource,
     service_cost,
