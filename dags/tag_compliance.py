@@ -41,19 +41,26 @@ def tag_compliance():
 
         return pipeline.plan(get_current_context())
 
-    # A service's (account, region) targets in chunks: one collection task instance per chunk.
+    # Once per run: who the connection is (STS) and which accounts to inventory (Organizations).
     @task
-    def targets(service: str, snapshot_date: str) -> list[list[dict]]:
+    def organisation(snapshot_date: str) -> dict:
         from tag_compliance import pipeline
 
-        return pipeline.targets(service, snapshot_date)
+        return pipeline.organisation(snapshot_date)
+
+    # A service's (account, region) targets in chunks: one collection task instance per chunk.
+    @task
+    def targets(service: str, snapshot_date: str, organisation: dict) -> list[list[dict]]:
+        from tag_compliance import pipeline
+
+        return pipeline.targets(service, snapshot_date, organisation=organisation)
 
     @task(execution_timeout=pendulum.duration(hours=2), map_index_template="{{ collection_targets }}")
-    def collect(service: str, targets: list[dict], snapshot_date: str) -> list[dict]:
+    def collect(service: str, targets: list[dict], snapshot_date: str, organisation: dict) -> list[dict]:
         from tag_compliance import pipeline
 
         get_current_context()["collection_targets"] = pipeline.describe_targets(targets)
-        return pipeline.collect(service, targets, snapshot_date)
+        return pipeline.collect(service, targets, snapshot_date, organisation)
 
     # Waits for every collection task, whatever its outcome: it commits the snapshot only when every
     # planned target was collected (and fails, saying which are missing, otherwise).
@@ -64,10 +71,10 @@ def tag_compliance():
         return pipeline.commit_snapshot(snapshot_date, planned, collected)
 
     @task(pool="aws_cost_explorer", execution_timeout=pendulum.duration(hours=1))
-    def extract_costs(snapshot_date: str) -> dict:
+    def extract_costs(snapshot_date: str, organisation: dict) -> dict:
         from tag_compliance import pipeline
 
-        return pipeline.extract_costs(snapshot_date)
+        return pipeline.extract_costs(snapshot_date, organisation=organisation)
 
     # none_failed: a past day's collection tasks expand to nothing (skipped), and it is scored
     # from the stored snapshot on or before it.
@@ -93,18 +100,19 @@ def tag_compliance():
         return pipeline.write_report(snapshot_date)
 
     snapshot_date = plan()
+    accounts = organisation(snapshot_date)
     planned = {
-        service: targets.override(task_id=f"targets_{service}")(service, snapshot_date)
+        service: targets.override(task_id=f"targets_{service}")(service, snapshot_date, accounts)
         for service in services()
     }
     collected = [
         collect.override(task_id=f"collect_{service}", pool=f"aws_{service}")
-        .partial(service=service, snapshot_date=snapshot_date)
+        .partial(service=service, snapshot_date=snapshot_date, organisation=accounts)
         .expand(targets=planned[service])
         for service in services()
     ]
     snapshot = commit_snapshot(snapshot_date, planned, collected)
-    scores = score(snapshot_date, extract_costs(snapshot_date))
+    scores = score(snapshot_date, extract_costs(snapshot_date, accounts))
     snapshot >> scores
     publish_warehouse(scores) >> write_report(snapshot_date)
 

@@ -54,6 +54,14 @@ def test_cost_explorer_runs_once_in_its_one_slot_pool_before_scoring(dagbag):
     assert "score" in costs.downstream_task_ids
 
 
+def test_the_organisation_is_asked_once_before_any_collection_or_cost_request(dagbag):
+    dag = dagbag.dags["tag_compliance"]
+    organisation = dag.get_task("organisation")
+    assert not organisation.is_mapped and organisation.upstream_task_ids == {"plan"}
+    expected = {f"targets_{s}" for s in services()} | {f"collect_{s}" for s in services()} | {"extract_costs"}
+    assert expected <= organisation.downstream_task_ids
+
+
 def test_the_report_is_written_after_the_warehouse_is_published(dagbag):
     dag = dagbag.dags["tag_compliance"]
     report = dag.get_task("write_report")

@@ -156,6 +156,15 @@ def test_violations_equal_the_seeded_truth(first_run, sandbox):
     }
 
 
+def test_the_run_asks_sts_who_it_is_once(first_run):
+    # the organisation task asks; collection and Cost Explorer tasks are told
+    assert first_run.execute(
+        "select task, sum(pages) from api_calls "
+        "where snapshot_date = $day and operation = 'GetCallerIdentity' group by all",
+        {"day": RUN_DAY},
+    ).fetchall() == [("discover_organisation", 1)]
+
+
 def test_tag_lookups_take_one_request_per_hundred_tagged_resources(first_run):
     # S3 is inventoried once per account (region "global") and looked up in its buckets'
     # region; Lambda per (account, region).

@@ -20,6 +20,7 @@ from tag_compliance.aws.accounting import ApiCallRecorder
 from tag_compliance.aws.collectors import all_collectors
 from tag_compliance.aws.collectors.base import GLOBAL_REGION, CollectionContext
 from tag_compliance.aws.hook import TagComplianceAwsHook, forget_process_cache
+from tag_compliance.aws.organization import discover_accounts
 from tag_compliance.config import Settings
 from tag_compliance.costs.extract import extract_costs
 from tag_compliance.sandbox.cost_explorer import CostExplorerEmulator
@@ -167,6 +168,20 @@ def cost_explorer_calls(moto_endpoint: str, settings: Settings, monkeypatch) -> 
     return set().union(*(calls(recorder) for recorder in recorders))
 
 
+def organisation_calls(aws) -> set[tuple[str, str]]:
+    """Every (service, operation) discovering the organisation's accounts made, whole and by unit."""
+    forget_process_cache()
+    organizations = aws.client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    organizations.create_organizational_unit(ParentId=root, Name="workloads")
+    recorder = ApiCallRecorder(task="iam")
+    hook = TagComplianceAwsHook("aws_default", recorder=recorder)
+    assert discover_accounts(hook) == [OWN_ACCOUNT]  # the management account, alone in it
+    assert discover_accounts(hook, org_units=[root]) == [OWN_ACCOUNT]
+    return calls(recorder)
+
+
 def test_the_policies_grant_exactly_the_actions_of_the_operations_called(
     member_estate, settings, monkeypatch
 ):
@@ -190,8 +205,13 @@ def test_the_policies_grant_exactly_the_actions_of_the_operations_called(
     assert statements_actions(member_policy["Statement"]) == member_actions
     assert all(statement["Resource"] == "*" for statement in member_policy["Statement"])
 
-    # the connection's own identity: the same in its own account, the member roles, Cost Explorer
-    caller_actions = {iam_action(*call) for call in member_calls | cost_calls} - NEEDS_NO_PERMISSION
+    # the connection's own identity: the same in its own account, the member roles, the
+    # organisation's accounts, Cost Explorer
+    org_calls = organisation_calls(member_estate)
+    assert {service for service, _ in org_calls} == {"sts", "organizations"}
+    caller_actions = {
+        iam_action(*call) for call in member_calls | cost_calls | org_calls
+    } - NEEDS_NO_PERMISSION
     assert {iam_action(*call) for call in cost_calls if call[0] == "ce"} == {
         "ce:GetCostAndUsage",
         "ce:GetCostAndUsageWithResources",
@@ -213,4 +233,4 @@ def test_the_policies_grant_exactly_the_actions_of_the_operations_called(
     assert (json.loads(document) if isinstance(document, str) else document) == member_policy
 
     # and the sandbox clock guard resolves the endpoint of every service a run calls
-    assert set(clock.services_called()) == {service for service, _ in member_calls | cost_calls}
+    assert set(clock.services_called()) == {service for service, _ in member_calls | cost_calls | org_calls}

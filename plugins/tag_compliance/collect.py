@@ -28,7 +28,9 @@ from tag_compliance.config import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-def make_hook(settings: Settings, recorder: ApiCallRecorder):  # -> TagComplianceAwsHook
+def make_hook(settings: Settings, recorder: ApiCallRecorder, caller_account: str | None = None):
+    """The hook every AWS call goes through; ``caller_account``: the connection's own account as
+    the run's first task found it, so this task does not ask STS again."""
     from tag_compliance.aws.hook import TagComplianceAwsHook  # heavy: boto3 and the provider
     from tag_compliance.aws.ratelimit import RateLimit
 
@@ -37,13 +39,47 @@ def make_hook(settings: Settings, recorder: ApiCallRecorder):  # -> TagComplianc
         role_name=settings.role_name,
         recorder=recorder,
         rate_limits={"ce": RateLimit(rate=settings.cost_requests_per_second, burst=5)},
+        own_account_id=caller_account,
     )
 
 
-def plan_targets(settings: Settings | None = None) -> dict[str, list[dict[str, str]]]:
-    """Per service, the (account, region) pairs to collect: global services once per account."""
+def discover_organisation(
+    snapshot_date: date, live: bool, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Once per run: the connection's own account (STS) and, for a live inventory, the accounts to
+    inventory: ``TAG_COMPLIANCE_ACCOUNTS``, else the organisation's ACTIVE ones (AWS Organizations),
+    else the own account alone. Its requests are accounted like every task's."""
+    from tag_compliance.aws.organization import discover_accounts
+
     settings = settings or get_settings()
-    accounts = settings.accounts
+    recorder = ApiCallRecorder(task="discover_organisation")
+    try:
+        hook = make_hook(settings, recorder)
+        caller = hook.own_account_id
+        accounts: list[str] = []
+        if live:
+            accounts = list(settings.accounts) or discover_accounts(
+                hook, settings.org_units, settings.exclude_accounts
+            )
+    finally:
+        lake.write_partition(
+            settings.lake,
+            lake.API_CALLS,
+            {"snapshot_date": snapshot_date},
+            recorder.to_table(),
+            part="discover-organisation",
+        )
+    return {"caller_account": caller, "accounts": accounts}
+
+
+def plan_targets(
+    settings: Settings | None = None, accounts: list[str] | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """Per service, the (account, region) pairs to collect: global services once per account.
+    ``accounts``: as the run discovered them (default: ``TAG_COMPLIANCE_ACCOUNTS``, else the
+    connection's own account)."""
+    settings = settings or get_settings()
+    accounts = accounts or settings.accounts
     if not accounts:
         hook = make_hook(settings, ApiCallRecorder(task="plan"))
         accounts = [hook.own_account_id]
@@ -63,14 +99,16 @@ def chunks(targets: list[dict[str, str]], per_chunk: int, most: int) -> list[lis
     return [targets[start::count] for start in range(count)]
 
 
-def plan_collection(settings: Settings | None = None) -> dict[str, list[list[dict[str, str]]]]:
+def plan_collection(
+    settings: Settings | None = None, accounts: list[str] | None = None
+) -> dict[str, list[list[dict[str, str]]]]:
     """Per service, its targets in chunks: one collection task instance per chunk, each with
     ``collect_threads`` targets or more, at most ``collect_task_instances`` of them whatever the
     size of the organisation."""
     settings = settings or get_settings()
     return {
         service: chunks(targets, settings.collect_threads, settings.collect_task_instances)
-        for service, targets in plan_targets(settings).items()
+        for service, targets in plan_targets(settings, accounts).items()
     }
 
 
@@ -79,6 +117,7 @@ def collect_chunk(
     targets: Iterable[Mapping[str, str]],
     snapshot_date: date,
     settings: Settings | None = None,
+    caller_account: str | None = None,
 ) -> list[dict[str, Any]]:
     """Collect one chunk of a service's targets, ``collect_threads`` at a time (each target is
     written on its own, so a retry redoes only what it must and never duplicates a partition)."""
@@ -92,7 +131,7 @@ def collect_chunk(
         return list(
             pool.map(
                 lambda target: collect_service(
-                    service, target["account_id"], target["region"], snapshot_date, settings
+                    service, target["account_id"], target["region"], snapshot_date, settings, caller_account
                 ),
                 targets,
             )
@@ -105,11 +144,12 @@ def collect_service(
     region: str,
     snapshot_date: date,
     settings: Settings | None = None,
+    caller_account: str | None = None,
 ) -> dict[str, Any]:
     """Inventory every resource type of ``service`` in one (account, region) into the lake."""
     settings = settings or get_settings()
     recorder = ApiCallRecorder(task=f"collect_{service}")
-    hook = make_hook(settings, recorder)
+    hook = make_hook(settings, recorder, caller_account)
     client_region = settings.home_region if region == GLOBAL_REGION else region
     collected_at = datetime.now(UTC)
     rows: list[dict[str, Any]] = []

@@ -30,6 +30,8 @@ ENV_PREFIX = "TAG_COMPLIANCE_"
 # AWS region names: a partition-ish prefix, a geography, a number (us-east-1, us-gov-west-1,
 # ap-southeast-2, cn-north-1, il-central-1). A typo never reaches botocore's endpoint resolver.
 REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+# Organizations ids: a root, r-<4-32>, or an organisational unit, ou-<root part>-<8-32> (its API pattern).
+ORG_UNIT_ID = re.compile(r"r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
 
 
 class SettingsError(ValueError):
@@ -55,7 +57,16 @@ class Settings(BaseSettings):
     aws_conn_id: str = Field(default="aws_default", description="Airflow AWS connection to use.")
     accounts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Account ids to inventory; empty means only the connection's own account.",
+        description="Account ids to inventory; empty means the ACTIVE accounts of the connection's "
+        "organisation (AWS Organizations), or its own account alone when it is in none.",
+    )
+    org_units: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Without accounts: only the accounts under these organisational units or roots "
+        "(ou-..., r-...), recursively.",
+    )
+    exclude_accounts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Without accounts: accounts of the organisation never inventoried."
     )
     regions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["us-east-1"], description="Regions to inventory."
@@ -132,9 +143,21 @@ class Settings(BaseSettings):
         "endpoint of the AWS connection is on 127.0.0.1; see tag_compliance.clock.",
     )
 
-    _split_accounts = field_validator("accounts", "regions", mode="before")(_split_csv)
+    _split_accounts = field_validator("accounts", "regions", "org_units", "exclude_accounts", mode="before")(
+        _split_csv
+    )
 
-    @field_validator("accounts")
+    @field_validator("org_units")
+    @classmethod
+    def _org_units_are_ids(cls, units: list[str]) -> list[str]:
+        for unit in units:
+            if not ORG_UNIT_ID.fullmatch(unit):
+                raise ValueError(
+                    f"{unit!r} is not an organisational unit id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)"
+                )
+        return units
+
+    @field_validator("accounts", "exclude_accounts")
     @classmethod
     def _account_ids_are_12_digits(cls, accounts: list[str]) -> list[str]:
         for account in accounts:

@@ -8,7 +8,7 @@ from datetime import UTC, date
 from typing import Any
 
 from tag_compliance import clock, lake
-from tag_compliance.collect import collect_chunk, plan_collection
+from tag_compliance.collect import collect_chunk, discover_organisation, plan_collection
 from tag_compliance.config import Settings, SettingsError, get_settings
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,31 @@ def plan(context: Mapping[str, Any], settings: Settings | None = None) -> str:
     return snapshot.isoformat()
 
 
-def targets(service: str, snapshot_date: str, settings: Settings | None = None) -> list[list[dict[str, str]]]:
-    """The chunks of (account, region) targets one service's mapped collection task runs over.
+def organisation(snapshot_date: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The run's caller account (asked of STS once, here) and, for a live inventory, the accounts
+    to inventory (``TAG_COMPLIANCE_ACCOUNTS`` or the organisation's ACTIVE ones). A configuration
+    AWS Organizations cannot answer fails the run here, before any collection."""
+    from tag_compliance.aws.organization import AccountDiscoveryError
+
+    settings = settings or get_settings()
+    day = date.fromisoformat(snapshot_date)
+    try:
+        return discover_organisation(day, clock.inventory_is_live(day, settings), settings)
+    except AccountDiscoveryError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc  # a retry would find the same
+
+
+def targets(
+    service: str,
+    snapshot_date: str,
+    settings: Settings | None = None,
+    *,
+    organisation: Mapping[str, Any] | None = None,
+) -> list[list[dict[str, str]]]:
+    """The chunks of (account, region) targets one service's mapped collection task runs over,
+    for the accounts the run discovered (``organisation``).
 
     None for a past day: its inventory can only come from a stored snapshot, so the mapped
     collection task expands to nothing and shows as skipped.
@@ -71,11 +94,17 @@ def targets(service: str, snapshot_date: str, settings: Settings | None = None) 
     if not clock.inventory_is_live(date.fromisoformat(snapshot_date), settings):
         log.info("%s is a past day: no live inventory of %s is collected for it", snapshot_date, service)
         return []
-    return plan_collection(settings)[service]
+    return plan_collection(settings, list((organisation or {}).get("accounts") or []))[service]
 
 
-def collect(service: str, targets: Iterable[Mapping[str, str]], snapshot_date: str) -> list[dict[str, Any]]:
-    return collect_chunk(service, targets, date.fromisoformat(snapshot_date))
+def collect(
+    service: str,
+    targets: Iterable[Mapping[str, str]],
+    snapshot_date: str,
+    organisation: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    caller = (organisation or {}).get("caller_account")
+    return collect_chunk(service, targets, date.fromisoformat(snapshot_date), caller_account=caller)
 
 
 def describe_targets(targets: Iterable[Mapping[str, str]]) -> str:
@@ -114,7 +143,9 @@ def commit_snapshot(
     return {"snapshot_date": snapshot_date, "committed": True, "files": len(snapshot.files)}
 
 
-def extract_costs(snapshot_date: str, settings: Settings | None = None) -> dict[str, Any]:
+def extract_costs(
+    snapshot_date: str, settings: Settings | None = None, *, organisation: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The run's Cost Explorer data (one task in the one-slot ``aws_cost_explorer`` pool)."""
     from tag_compliance.costs.extract import CostExplorerBudgetError
     from tag_compliance.costs.extract import extract_costs as extract
@@ -127,7 +158,13 @@ def extract_costs(snapshot_date: str, settings: Settings | None = None) -> dict[
     policy = load_policy(settings.policy)
     keys = [rule.key for rule in policy.required_tags]
     try:
-        return extract(date.fromisoformat(snapshot_date), keys, settings, today=clock.today(settings))
+        return extract(
+            date.fromisoformat(snapshot_date),
+            keys,
+            settings,
+            today=clock.today(settings),
+            caller_account=(organisation or {}).get("caller_account"),
+        )
     except CostExplorerBudgetError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 

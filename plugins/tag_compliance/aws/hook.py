@@ -285,6 +285,8 @@ class TagComplianceAwsHook(AwsBaseHook):
     :param recorder: where operation counts go (one per task run).
     :param backoff: our retry policy for throttling that outlives botocore's retries.
     :param rate_limits: per-service overrides of the default client-side rate limits.
+    :param own_account_id: the connection's own account when already known (the run asks STS
+        once, in its first task), else asked on first need.
     """
 
     conn_name_attr = "aws_conn_id"
@@ -299,6 +301,7 @@ class TagComplianceAwsHook(AwsBaseHook):
         backoff: Backoff | None = None,
         rate_limits: Mapping[str, RateLimit] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        own_account_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(aws_conn_id=aws_conn_id, client_type="sts", **kwargs)
@@ -310,7 +313,7 @@ class TagComplianceAwsHook(AwsBaseHook):
         self._clients: dict[tuple[str, str, str], _Client] = {}
         self._sessions: dict[str, tuple[boto3.session.Session, datetime | None]] = {}
         self._lock = threading.RLock()
-        self._own_account_id: str | None = None
+        self._own_account_id = own_account_id
 
     # -- sessions and clients -------------------------------------------------------------
 
@@ -445,7 +448,9 @@ class TagComplianceAwsHook(AwsBaseHook):
                     RoleSessionName="tag-compliance",
                 )
             except AwsCollectionError as exc:
-                raise AwsCollectionError(f"cannot assume {role_arn} in account {account_id}: {exc}") from exc
+                raise AwsCollectionError(
+                    f"cannot assume {role_arn} in account {account_id}: {exc}", code=exc.code
+                ) from exc
             return response["Credentials"]
 
         credentials = _PROCESS.remember(
@@ -630,12 +635,16 @@ class TagComplianceAwsHook(AwsBaseHook):
         if isinstance(exc, BotoConnectionError):
             return AwsCollectionError(
                 f"{where}: cannot reach AWS endpoint {client.meta.endpoint_url} after {max_attempts} "
-                f"botocore attempts: {exc}"
+                f"botocore attempts: {exc}",
+                code="EndpointConnectionError",
             )
         if isinstance(exc, ClientError) and is_throttling(
             exc, client.meta.service_model.operation_model(key.operation)
         ):
             return AwsCollectionError(
-                f"{where}: still throttled ({error_code(exc)}) after {attempts} backoff attempts"
+                f"{where}: still throttled ({error_code(exc)}) after {attempts} backoff attempts",
+                code=error_code(exc),
             )
-        return AwsCollectionError(f"{where}: {exc}")
+        return AwsCollectionError(
+            f"{where}: {exc}", code=error_code(exc) if isinstance(exc, ClientError) else None
+        )

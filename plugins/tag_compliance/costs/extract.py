@@ -205,6 +205,7 @@ def extract_costs(
     required_tag_keys: Sequence[str],
     settings: Settings | None = None,
     today: date | None = None,
+    caller_account: str | None = None,
 ) -> dict[str, Any]:
     """Extract the run's costs into the lake; returns what was done (for XCom and logs)."""
     from tag_compliance.collect import make_hook
@@ -215,7 +216,7 @@ def extract_costs(
     budget = RequestBudget(settings.cost_request_budget)
     try:
         budget.check_plan(plan.queries)
-        hook = make_hook(settings, recorder)
+        hook = make_hook(settings, recorder, caller_account)
         account_id = hook.own_account_id  # Cost Explorer answers for the payer account
         client = hook.client_for(account_id, COST_EXPLORER_REGION, COST_EXPLORER_SERVICE)
         rows: list[dict] = []
