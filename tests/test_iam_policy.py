@@ -151,9 +151,11 @@ def cost_explorer_calls(moto_endpoint: str, settings: Settings, monkeypatch) -> 
     recorders: list[ApiCallRecorder] = []
     make_hook = collect.make_hook
 
-    def recording(settings: Settings, recorder: ApiCallRecorder) -> TagComplianceAwsHook:
+    def recording(
+        settings: Settings, recorder: ApiCallRecorder, caller_account: str | None = None
+    ) -> TagComplianceAwsHook:
         recorders.append(recorder)
-        return make_hook(settings, recorder)
+        return make_hook(settings, recorder, caller_account)
 
     monkeypatch.setattr(collect, "make_hook", recording)
     with CostExplorerEmulator(ledger_table(days=5), TODAY) as emulator:
