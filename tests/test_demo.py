@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from datetime import UTC, datetime
 
 import pytest
 from rich.console import Console
@@ -37,3 +40,38 @@ def test_cost_figures_and_requests_are_printed_without_blanks(printed):
     assert "of in-scope spend is on compliant resources" in printed
     assert "Cost Explorer: 0 requests this run, which would cost $0.00 on AWS." in printed
     assert "None" not in printed
+
+
+def _runner(script: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, text=True)
+
+
+def test_a_day_is_asked_of_the_runner_and_its_state_read_back(tmp_path):
+    from tag_compliance.demo import _run_day, _stop
+
+    status = tmp_path / "status"
+    # the runner's protocol: a run time per line in, "<time> <state>" appended to the status file
+    echo = (
+        "import sys\n"
+        "for line in sys.stdin:\n"
+        f"    open({str(status)!r}, 'a').write(line.strip() + ' success\\n')\n"
+    )
+    runner = _runner(echo)
+    try:
+        assert _run_day(runner, status, datetime(2026, 3, 2, 6, tzinfo=UTC)) == "success"
+        assert _run_day(runner, status, datetime(2026, 3, 3, 6, tzinfo=UTC)) == "success"
+    finally:
+        _stop(runner)
+    assert runner.returncode == 0  # closing its input ends it
+
+
+def test_a_runner_that_dies_is_a_failed_day_not_a_hang(tmp_path):
+    from tag_compliance.demo import _run_day, _stop
+
+    runner = _runner("import sys; sys.exit(3)")
+    try:
+        assert _run_day(runner, tmp_path / "status", datetime(2026, 3, 2, 6, tzinfo=UTC)) == (
+            "error (the Airflow process exited with 3)"
+        )
+    finally:
+        _stop(runner)

@@ -1,8 +1,8 @@
 """``make demo``: seed the local AWS sandbox, run the real DAG against it, show the results.
 
 Nothing here talks to real AWS: the sandbox's moto server on 127.0.0.1 is the only
-endpoint, with moto's fake credentials. The DAG runs through ``airflow dags test`` in a
-child process whose log goes to ``data/demo-airflow.log``.
+endpoint, with moto's fake credentials. The DAG's daily runs are ``dag.test()`` runs in one child
+Airflow process (:mod:`.demo_runs`) whose log goes to ``data/demo-airflow.log``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from tag_compliance.clock import SANDBOX_CLOCK_ENV
 from tag_compliance.config import POOLS_FILE, REPO_ROOT, SQL_DIR, get_settings
 from tag_compliance.output import escape_controls
 from tag_compliance.report import default_report_path, write_report
@@ -44,6 +43,34 @@ def _run_airflow(*args: str, env: dict[str, str], log: Path) -> None:
     process = _airflow(*args, env=env, log=log)
     if process.wait() != 0:
         raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {process.returncode}); see {log}")
+
+
+def _run_day(runner: subprocess.Popen, status: Path, run_at: datetime) -> str:
+    """Ask the runner for the run at ``run_at`` and wait for its state (``error`` if it died)."""
+    assert runner.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it died: said below, with its exit code
+        runner.stdin.write(f"{run_at.isoformat()}\n")
+        runner.stdin.flush()
+    prefix = f"{run_at.isoformat()} "
+    while True:
+        done = status.read_text(encoding="utf-8").splitlines() if status.exists() else []
+        for line in done:
+            if line.startswith(prefix):
+                return line.removeprefix(prefix)
+        if runner.poll() is not None:
+            return f"error (the Airflow process exited with {runner.returncode})"
+        time.sleep(0.3)
+
+
+def _stop(runner: subprocess.Popen) -> None:
+    if runner.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            runner.stdin.close()  # end of input: the runner returns once its run is over
+    try:
+        runner.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        runner.kill()
+        runner.wait()
 
 
 SUMMARY_SQL_DIR = SQL_DIR / "summary"
@@ -91,6 +118,17 @@ def run_demo(console: Console) -> Path:
         _run_airflow("pools", "import", str(POOLS_FILE), env=env, log=log)
         progress.update(step, completed=1, total=1)
 
+        status = DATA_DIR / "demo-runs.status"
+        status.unlink(missing_ok=True)
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "tag_compliance.demo_runs", str(status)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=cleanup.enter_context(log.open("ab")),
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        cleanup.callback(_stop, runner)
         for day in sandbox.history:
             # The estate as it was at the end of `day`, scored by the daily run of the next morning.
             # The demo clock makes that morning 'now' for the pipeline (live inventory, Cost Explorer's
@@ -98,13 +136,10 @@ def run_demo(console: Console) -> Path:
             sandbox.advance_to(day)
             run_at = datetime.combine(day + timedelta(days=1), dt_time(6), tzinfo=UTC)
             sandbox.cost_explorer.today = run_at.date()
-            run_env = {**env, SANDBOX_CLOCK_ENV: run_at.isoformat()}
             step = progress.add_task(f"Daily run for {day} (demo clock {run_at:%Y-%m-%d %H:%M} UTC)")
-            process = _airflow("dags", "test", "tag_compliance", run_at.isoformat(), env=run_env, log=log)
-            while process.poll() is None:
-                time.sleep(0.5)
-            if process.returncode != 0:
-                raise SystemExit(f"the DAG run for {day} failed (exit {process.returncode}); see {log}")
+            state = _run_day(runner, status, run_at)
+            if state != "success":
+                raise SystemExit(f"the DAG run for {day} ended {state}; see {log}")
             progress.update(step, description=f"Daily run for {day} succeeded", completed=1, total=1)
     return settings.warehouse
 
