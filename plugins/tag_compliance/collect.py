@@ -62,13 +62,7 @@ def discover_organisation(
                 hook, settings.org_units, settings.exclude_accounts
             )
     finally:
-        lake.write_partition(
-            settings.lake,
-            lake.API_CALLS,
-            {"snapshot_date": snapshot_date},
-            recorder.to_table(),
-            part="discover-organisation",
-        )
+        recorder.write(settings.lake, snapshot_date, "discover-organisation")
     return {"caller_account": caller, "accounts": accounts}
 
 
@@ -176,13 +170,7 @@ def collect_service(
         written = lake.write_data_file(settings.lake, lake.RESOURCES, partition, table, lake.new_run_id())
     finally:
         # Accounting is kept even when collection fails: that is when it matters most.
-        lake.write_partition(
-            settings.lake,
-            lake.API_CALLS,
-            {"snapshot_date": snapshot_date},
-            recorder.to_table(),
-            part=f"collect-{service}-{account_id}-{region}",
-        )
+        recorder.write(settings.lake, snapshot_date, f"collect-{service}-{account_id}-{region}")
     counts = Counter(row["resource_type"] for row in rows)
     log.info(
         "collected %s resources of %s in %s/%s -> %s (visible once the snapshot is committed)",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -65,6 +67,12 @@ class ApiCallRecorder:
                     for name, value in vars(stats).items():
                         setattr(total, name, getattr(total, name) + value)
         return total
+
+    def write(self, lake_root: Path, snapshot_date: date, part: str) -> None:
+        """Store the counts as the day's ``api_calls`` file ``part`` (a rerun replaces it)."""
+        lake.write_partition(
+            lake_root, lake.API_CALLS, {"snapshot_date": snapshot_date}, self.to_table(), part=part
+        )
 
     def to_table(self) -> pa.Table:
         with self._lock:

@@ -158,10 +158,6 @@ def _run_query(
             return rows
 
 
-def _services_with_spend(rows: list[dict[str, Any]]) -> set[str]:
-    return {row["service"] for row in rows if row["source"] == SERVICE_SOURCE}
-
-
 def _write(lake_root: Path, plan: ExtractionPlan, rows: list[dict]) -> dict[str, int]:
     """One file per (day, source) extracted, empty ones included ("extracted, nothing there"),
     committed per day: a day's sources become visible together. A day has either per-resource
@@ -223,19 +219,17 @@ def extract_costs(
         # The totals first: a per-service query (resources, usage types) is only asked for a
         # service with spend in them, so an organisation pays for no request about a service
         # it does not use.
+        with_spend: set[str] | None = None  # known once every total is in
         for query in sorted(plan.queries, key=lambda query: query.per_service):
-            if query.per_service and query.service not in _services_with_spend(rows):
-                continue
+            if query.per_service:
+                if with_spend is None:
+                    with_spend = {row["service"] for row in rows if row["source"] == SERVICE_SOURCE}
+                if query.service not in with_spend:
+                    continue
             rows += _run_query(hook, client, account_id, query, budget)
         written = _write(settings.lake, plan, rows)
     finally:
-        lake.write_partition(
-            settings.lake,
-            lake.API_CALLS,
-            {"snapshot_date": run_date},
-            recorder.to_table(),
-            part="extract-costs",
-        )
+        recorder.write(settings.lake, run_date, "extract-costs")
     cost = request_cost_usd("ce", budget.spent)
     log.info(
         "Cost Explorer: %d requests (%s) for days %s; resource-level for %s",
