@@ -59,16 +59,18 @@ def tag_compliance():
     def collect(service: str, targets: list[dict], snapshot_date: str, organisation: dict) -> list[dict]:
         from tag_compliance import pipeline
 
-        get_current_context()["collection_targets"] = pipeline.describe_targets(targets)
-        return pipeline.collect(service, targets, snapshot_date, organisation)
+        context = get_current_context()
+        context["collection_targets"] = pipeline.describe_targets(targets)
+        return pipeline.collect(service, targets, snapshot_date, organisation, run_id=context["run_id"])
 
-    # Waits for every collection task, whatever its outcome: it commits the snapshot only when every
-    # planned target was collected (and fails, saying which are missing, otherwise).
-    @task(trigger_rule="none_failed")
+    # Waits for every collection task, whatever its outcome, and commits what was collected with
+    # the status of every planned target (those of a failed task count as failed).
+    @task(trigger_rule="all_done")
     def commit_snapshot(snapshot_date: str, planned: dict, collected: list) -> dict:
         from tag_compliance import pipeline
 
-        return pipeline.commit_snapshot(snapshot_date, planned, collected)
+        run_id = get_current_context()["run_id"]
+        return pipeline.commit_snapshot(snapshot_date, planned, collected, run_id=run_id)
 
     @task(pool="aws_cost_explorer", execution_timeout=pendulum.duration(hours=1))
     def extract_costs(snapshot_date: str, organisation: dict) -> dict:
@@ -111,10 +113,19 @@ def tag_compliance():
         .expand(targets=planned[service])
         for service in services()
     ]
+
+    # Last: the run ends failed when the scored inventory missed too many targets, once what it
+    # has is scored, published and reported.
+    @task
+    def check_coverage(scores: dict) -> dict:
+        from tag_compliance import pipeline
+
+        return pipeline.check_coverage(scores)
+
     snapshot = commit_snapshot(snapshot_date, planned, collected)
     scores = score(snapshot_date, extract_costs(snapshot_date, accounts))
     snapshot >> scores
-    publish_warehouse(scores) >> write_report(snapshot_date)
+    publish_warehouse(scores) >> write_report(snapshot_date) >> check_coverage(scores)
 
 
 tag_compliance()

@@ -77,16 +77,16 @@ def run_step(op: str, args: dict[str, Any]) -> None:
 
         score_snapshot(lake_root, date.fromisoformat(args["day"]), load_policy(args["policy"]))
     elif op == "collect":
-        from tag_compliance.collect import collect_service, commit_snapshot, plan_targets
+        from tag_compliance.collect import collect_chunk, commit_snapshot, plan_targets
         from tag_compliance.config import Settings
 
         settings = Settings(lake=lake_root, accounts=args["accounts"], regions=args["regions"])
         day = date.fromisoformat(args["day"])
         planned = plan_targets(settings)
         collected = [
-            collect_service(service, target["account_id"], target["region"], day, settings)
+            result
             for service, targets in planned.items()
-            for target in targets
+            for result in collect_chunk(service, targets, day, settings)
         ]
         commit_snapshot(day, planned, collected, settings)
     elif op == "publish":

@@ -66,7 +66,7 @@ def test_the_report_is_written_after_the_warehouse_is_published(dagbag):
     dag = dagbag.dags["tag_compliance"]
     report = dag.get_task("write_report")
     assert report.upstream_task_ids == {"publish_warehouse", "plan"}
-    assert report.downstream_task_ids == set()
+    assert report.downstream_task_ids == {"check_coverage"}
     # Serialised with score and publish: it reads the lake they rewrite.
     assert report.pool == "warehouse_writes"
 
@@ -132,4 +132,14 @@ def test_the_snapshot_is_committed_after_every_collection_and_before_scoring(dag
     assert {f"collect_{service}" for service in services()} <= commit.upstream_task_ids
     assert {f"targets_{service}" for service in services()} <= commit.upstream_task_ids
     assert "score" in commit.downstream_task_ids
-    assert commit.trigger_rule == "none_failed"
+    # A collection task that failed as a whole leaves its targets failed, not the others uncommitted.
+    assert commit.trigger_rule == "all_done"
+
+
+def test_the_run_checks_coverage_last_after_publishing_and_reporting(dagbag):
+    dag = dagbag.dags["tag_compliance"]
+    check = dag.get_task("check_coverage")
+    assert check.downstream_task_ids == set()
+    assert {"write_report", "score"} <= check.upstream_task_ids
+    assert "publish_warehouse" in dag.get_task("write_report").upstream_task_ids
+    assert [task.task_id for task in dag.leaves] == ["check_coverage"]

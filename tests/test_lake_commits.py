@@ -13,6 +13,7 @@ import pytest
 
 from tag_compliance import lake
 from tag_compliance.collect import IncompleteSnapshotError, commit_snapshot, target_partition
+from tag_compliance.collection_status import COLLECTED, FAILED, TASK_FAILED, outcome, snapshot_coverage
 from tag_compliance.config import Settings
 from tag_compliance.scoring import latest_snapshot_on_or_before, score_snapshot, snapshot_files
 from tag_compliance.warehouse import publish_warehouse
@@ -117,34 +118,77 @@ def test_a_writer_removes_what_a_killed_writer_left_in_its_partitions(tmp_path: 
     ]
 
 
-def test_an_incomplete_snapshot_is_never_committed_nor_read_as_one(tmp_path: Path) -> None:
-    settings = Settings(lake=tmp_path, accounts=["012345678901"], regions=["us-east-1"])
-    earlier = DAY - timedelta(days=1)
-    write_snapshot(tmp_path, RESOURCES, snapshot_date=earlier)
-    planned = {
-        "ec2": [{"account_id": "012345678901", "region": "us-east-1"}],
-        "s3": [{"account_id": "012345678901", "region": "global"}],
-    }
-    ec2 = lake.write_data_file(
-        tmp_path,
+PLANNED = {
+    "ec2": [{"account_id": "012345678901", "region": "us-east-1"}],
+    "s3": [{"account_id": "012345678901", "region": "global"}],
+}
+
+
+def collected_ec2(root: Path, rows: list[dict]) -> dict:
+    """What a collection task reports of a collected target."""
+    written = lake.write_data_file(
+        root,
         lake.RESOURCES,
         target_partition(DAY, "ec2", "012345678901", "us-east-1"),
-        resources_table([]),
+        resources_table(rows),
         "run",
     )
-    collected = [
-        {"service": "ec2", "account_id": "012345678901", "region": "us-east-1", "file": ec2.to_json()}
-    ]
-    with pytest.raises(IncompleteSnapshotError, match=r"1 of 2 planned targets .*s3/012345678901/global"):
-        commit_snapshot(DAY, planned, collected, settings)
-    assert (
-        latest_snapshot_on_or_before(tmp_path, DAY) == earlier
-    )  # a backfill would not reuse the partial one
+    return {
+        **outcome(("ec2", "012345678901", "us-east-1"), COLLECTED, 1, resources=len(rows)),
+        "file": written.to_json(),
+    }
+
+
+def test_a_snapshot_missing_a_target_is_committed_saying_so_never_padded_with_an_older_one(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(lake=tmp_path, accounts=["012345678901"], regions=["us-east-1"])
+    earlier = DAY - timedelta(days=1)
+    write_snapshot(tmp_path, RESOURCES, snapshot_date=earlier)  # holds s3 buckets of that account
+    ec2_rows = [row for row in RESOURCES if row["service"] == "ec2" and row["account_id"] == "012345678901"]
+    assert ec2_rows
+    snapshot = commit_snapshot(DAY, PLANNED, [collected_ec2(tmp_path, ec2_rows)], settings, run_id="run-1")
+    assert snapshot.meta == {"targets": 2, "collected": 1, "airflow_run_id": "run-1"}
+    assert latest_snapshot_on_or_before(tmp_path, DAY) == DAY
+    coverage = snapshot_coverage(tmp_path, DAY)
+    assert (coverage.planned, coverage.collected, coverage.pct) == (2, 1, 50.0)
+    assert [(row["service"], row["error_code"]) for row in coverage.not_collected] == [("s3", TASK_FAILED)]
     warehouse = tmp_path / "warehouse.duckdb"
     publish_warehouse(tmp_path, warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM resources WHERE snapshot_date = ?", [DAY]).fetchone() == (0,)
-        assert con.execute("SELECT count(*) FROM tag_drift WHERE snapshot_date = ?", [DAY]).fetchone() == (0,)
+        services = con.execute(
+            "SELECT DISTINCT service FROM resources WHERE snapshot_date = ?", [DAY]
+        ).fetchall()
+        assert services == [("ec2",)]  # the older snapshot's buckets are not taken for today's
+        assert con.execute(
+            "SELECT service, region, status, error_code, attempts, resources FROM collection_status "
+            "WHERE snapshot_date = ? ORDER BY service",
+            [DAY],
+        ).fetchall() == [
+            ("ec2", "us-east-1", "collected", None, 1, len(ec2_rows)),
+            ("s3", "global", "failed", TASK_FAILED, 1, 0),
+        ]
+
+
+def test_a_snapshot_with_nothing_collected_is_not_committed_and_the_day_keeps_its_earlier_commit(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(lake=tmp_path, accounts=["012345678901"], regions=["us-east-1"])
+    first = commit_snapshot(DAY, PLANNED, [collected_ec2(tmp_path, RESOURCES[:1])], settings, run_id="a")
+    failed = [
+        outcome(target, FAILED, 1, error_code="AccessDenied", message="cannot assume the role")
+        for target in [("ec2", "012345678901", "us-east-1"), ("s3", "012345678901", "global")]
+    ]
+    with pytest.raises(IncompleteSnapshotError, match=r"none of the 2 planned targets was collected"):
+        commit_snapshot(DAY, PLANNED, failed, settings, run_id="b")
+    assert lake.read_commit(tmp_path, lake.SNAPSHOT, DAY) == first
+
+
+def test_results_for_targets_that_were_not_planned_are_refused(tmp_path: Path) -> None:
+    settings = Settings(lake=tmp_path, accounts=["012345678901"], regions=["us-east-1"])
+    with pytest.raises(IncompleteSnapshotError, match="not planned"):
+        commit_snapshot(DAY, {"s3": PLANNED["s3"]}, [collected_ec2(tmp_path, [])], settings)
+    assert lake.read_commit(tmp_path, lake.SNAPSHOT, DAY) is None
 
 
 def test_writers_of_different_partitions_at_once_are_all_committed(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from tests.sql_fixtures import ACCOUNT_1, RESOURCES, SNAPSHOT, committed_file, f
 
 DATASET_VIEWS = [
     "resources",
+    "collection_status",
     "costs",
     "violations",
     "exempted_violations",
@@ -177,6 +178,7 @@ def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) ->
         counts = {view: con.execute(f"SELECT count(*) FROM {view}").fetchone()[0] for view in VIEWS}
     assert counts == {
         "resources": 10,
+        "collection_status": 0,  # written by commit_snapshot; the fixture commits its files itself
         "costs": 0,
         "violations": 15,
         "exempted_violations": 0,  # the fixture policy has no exemptions

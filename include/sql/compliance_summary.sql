@@ -9,7 +9,9 @@
 -- cost_total, cost_in_scope, cost_compliant: sums of amortized cost over the same resources
 -- as the counts (a resource without a cost counts 0); cost_compliance_pct = 100 *
 -- cost_compliant / cost_in_scope, NULL when cost_in_scope is 0. All four are NULL when the
--- day has no costs.
+-- day has no costs. targets_planned, targets_collected, collection_coverage_pct: how much of
+-- its plan the scored inventory collected (run_info; the same on every row, NULL when the
+-- inventory does not say); the resources of targets not collected are in no rollup.
 WITH
 resource_groups AS (
     -- The resources rolled up once, at the finest grain any dimension needs; every rollup
@@ -150,6 +152,9 @@ SELECT
         WHEN cost_coverage.has_costs
             THEN 100 * cost_compliant::DOUBLE / nullif(cost_in_scope, 0)::DOUBLE
     END AS cost_compliance_pct,
+    run_info.targets_planned,
+    run_info.targets_collected,
+    100 * run_info.targets_collected::DOUBLE / nullif(run_info.targets_planned, 0) AS collection_coverage_pct,
     run_info.inventory_as_of,
     policy_info.policy_version
 FROM all_rollups

@@ -1,9 +1,10 @@
 """Collection tasks' logic: plan the (account, region) targets, collect one service, store it,
-and commit the snapshot once every planned target is in.
+and commit the snapshot with the status of every planned target.
 
 Nothing is written until a whole (service, account, region) has been collected, and what is
-written stays invisible to readers until ``commit_snapshot`` finds every planned target's file
-and commits them together: a snapshot missing a target is never read as the day's inventory.
+written stays invisible to readers until ``commit_snapshot`` commits the collected targets' files
+together with ``collection_status``: a target that failed is named there, and its resources are
+neither read from an older snapshot nor taken as absent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ from tag_compliance import lake
 from tag_compliance.aws.accounting import ApiCallRecorder
 from tag_compliance.aws.collectors import collectors_for, is_global_service, services
 from tag_compliance.aws.collectors.base import GLOBAL_REGION, CollectionContext
+from tag_compliance.aws.errors import AwsCollectionError
+from tag_compliance.collection_status import (
+    COLLECTED,
+    FAILED,
+    STATUS_COLUMNS,
+    TASK_FAILED,
+    describe_failure,
+    earlier_attempts,
+    outcome,
+)
 from tag_compliance.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -112,24 +123,53 @@ def collect_chunk(
     snapshot_date: date,
     settings: Settings | None = None,
     caller_account: str | None = None,
+    run_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Collect one chunk of a service's targets, ``collect_threads`` at a time (each target is
-    written on its own, so a retry redoes only what it must and never duplicates a partition)."""
+    """Collect one chunk of a service's targets, ``collect_threads`` at a time, and say how each
+    ended: a target that fails (after the hook's retries) is reported ``failed`` with its error
+    and never stops the others, which are all written.
+
+    ``run_id``: the Airflow run. When the day's snapshot was committed incomplete by this same
+    run (a retry of a run that ended failed), the targets it collected are kept as they are and
+    only the others are collected.
+    """
     settings = settings or get_settings()
     targets = list(targets)
     if not targets:
         return []
+    earlier = earlier_attempts(settings.lake, snapshot_date, run_id)
+
+    def collect_target(target: Mapping[str, str]) -> dict[str, Any]:
+        key = (service, target["account_id"], target["region"])
+        before = earlier.get(key)
+        if before is not None and before["status"] == COLLECTED:
+            return before
+        attempts = (before["attempts"] if before else 0) + 1
+        try:
+            result = collect_service(service, key[1], key[2], snapshot_date, settings, caller_account)
+        except Exception as exc:  # any failure of one target is that target's, reported below
+            code = getattr(exc, "code", None) or type(exc).__name__
+            if isinstance(exc, AwsCollectionError):
+                log.error("not collected: %s in %s/%s: %s", service, key[1], key[2], exc)
+            else:
+                log.exception("not collected: %s in %s/%s", service, key[1], key[2])
+            return outcome(key, FAILED, attempts, error_code=code, message=str(exc))
+        return {**result, **outcome(key, COLLECTED, attempts, resources=sum(result["resources"].values()))}
+
     with ThreadPoolExecutor(
         min(settings.collect_threads, len(targets)), thread_name_prefix="collect"
     ) as pool:
-        return list(
-            pool.map(
-                lambda target: collect_service(
-                    service, target["account_id"], target["region"], snapshot_date, settings, caller_account
-                ),
-                targets,
-            )
+        outcomes = list(pool.map(collect_target, targets))
+    failed = [outcome for outcome in outcomes if outcome["status"] == FAILED]
+    if failed:
+        log.warning(
+            "%s: %d of %d targets not collected (see collection_status): %s",
+            service,
+            len(failed),
+            len(outcomes),
+            ", ".join(f"{row['account_id']}/{row['region']} {row['error_code']}" for row in failed[:10]),
         )
+    return outcomes
 
 
 def collect_service(
@@ -194,51 +234,88 @@ def target_partition(snapshot_date: date, service: str, account_id: str, region:
 
 
 class IncompleteSnapshotError(RuntimeError):
-    """Some planned targets have no collected file: the snapshot is not committed."""
+    """No planned target was collected, or the results do not match the plan: nothing committed."""
 
 
 def commit_snapshot(
     snapshot_date: date,
     planned: Mapping[str, Iterable[Mapping[str, str]]],
-    collected: Iterable[Mapping[str, object]],
+    collected: Iterable[Mapping[str, Any]],
     settings: Settings | None = None,
+    run_id: str | None = None,
 ) -> lake.Commit:
-    """Commit the day's inventory once every planned (service, account, region) has its file.
+    """Commit the day's inventory: every collected target's file, and every planned target's
+    status in ``collection_status``, in one step.
 
     ``planned``: the targets per service (the ``targets_<service>`` tasks' lists); ``collected``:
-    what the collection tasks returned. Until this commit, readers keep seeing the previous
-    commit of the day (a rerun) or no snapshot at all for it.
+    what the collection tasks reported of each target (a target of a task that ended without a
+    report counts as failed, ``TaskFailed``). A snapshot with failed targets is committed all the
+    same, saying so: readers see what was collected and how much of the plan that is, never an
+    older inventory in place of the missing targets. Nothing is committed when no target at all
+    was collected (a good earlier commit of the day is not replaced by an empty one).
     """
     settings = settings or get_settings()
-    files = {}
+    reported: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for result in collected:
-        file = lake.DataFile.from_json(result["file"])  # type: ignore[arg-type]
-        files[(str(result["service"]), str(result["account_id"]), str(result["region"]))] = file
+        reported[(str(result["service"]), str(result["account_id"]), str(result["region"]))] = result
     wanted = [
         (service, target["account_id"], target["region"])
         for service, targets in sorted(planned.items())
         for target in targets
     ]
-    missing = [target for target in wanted if target not in files]
-    if missing:
-        shown = ", ".join("/".join(target) for target in missing[:10])
-        raise IncompleteSnapshotError(
-            f"snapshot {snapshot_date}: {len(missing)} of {len(wanted)} planned targets have no collected "
-            f"inventory ({shown}{', ...' if len(missing) > 10 else ''}); not committed, so no reader takes "
-            "it for the day's inventory"
-        )
-    unplanned = sorted(set(files) - set(wanted))
+    unplanned = sorted(set(reported) - set(wanted))
     if unplanned:
         raise IncompleteSnapshotError(
             f"snapshot {snapshot_date}: collected targets that were not planned: {unplanned[:10]}"
+        )
+    statuses = [
+        reported.get(target)
+        or outcome(
+            target,
+            FAILED,
+            1,
+            error_code=TASK_FAILED,
+            message="its collection task ended without reporting this target (see that task's log)",
+        )
+        for target in wanted
+    ]
+    files = [
+        lake.DataFile.from_json(status["file"])  # type: ignore[arg-type]
+        for status in statuses
+        if status["status"] == COLLECTED
+    ]
+    if wanted and not files:
+        shown = ", ".join("/".join(target) for target in wanted[:10])
+        raise IncompleteSnapshotError(
+            f"snapshot {snapshot_date}: none of the {len(wanted)} planned targets was collected ({shown}"
+            f"{', ...' if len(wanted) > 10 else ''}); not committed (see the collection tasks' logs)"
+        )
+    run = lake.new_run_id()
+    table = pa.Table.from_pylist(
+        [{column: status[column] for column in STATUS_COLUMNS} for status in statuses],
+        schema=lake.COLLECTION_STATUS.schema,
+    )
+    status_partition = {"snapshot_date": snapshot_date}
+    lake.discard_uncommitted(
+        settings.lake, lake.SNAPSHOT, snapshot_date, [(lake.COLLECTION_STATUS, status_partition)]
+    )
+    status_file = lake.write_data_file(settings.lake, lake.COLLECTION_STATUS, status_partition, table, run)
+    not_collected = [status for status in statuses if status["status"] != COLLECTED]
+    if not_collected:
+        log.warning(
+            "snapshot %s committed with %d of %d planned targets collected; not collected: %s",
+            snapshot_date,
+            len(files),
+            len(wanted),
+            ", ".join(describe_failure(status) for status in not_collected[:10]),
         )
     return lake.commit(
         settings.lake,
         lake.SNAPSHOT,
         snapshot_date,
-        [files[target] for target in wanted],
-        lake.new_run_id(),
-        meta={"targets": len(wanted)},
+        [*files, status_file],
+        run,
+        meta={"targets": len(wanted), "collected": len(files), "airflow_run_id": run_id},
     )
 
 

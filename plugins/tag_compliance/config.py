@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         description="Targets one collection task instance collects at once, a thread each, under the "
         "shared rate limits; a service gets one task instance per this many targets (up to the cap).",
     )
+    min_coverage_pct: float = Field(
+        default=100.0,
+        ge=0,
+        le=100,
+        description="Share of planned (service, account, region) targets a run must collect: below it the "
+        "run ends failed, after scoring and publishing what was collected.",
+    )
 
     cost_explorer: bool = Field(
         default=True, description="Extract Cost Explorer data (set false to score tags only)."

@@ -95,6 +95,28 @@ RESOURCES = Dataset(
     ),
 )
 
+# Every planned (service, account, region) target of a snapshot and how its collection ended:
+# ``collected`` (its resources are in the snapshot) or ``failed`` (after retries; the AWS error
+# code when AWS gave one, ``TaskFailed`` when its collection task ended without a word). A failed
+# target's resources are not in the snapshot: they are not collected, never compliant nor absent.
+COLLECTION_STATUS = Dataset(
+    "collection_status",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("service", pa.string()),
+            ("account_id", pa.string()),
+            ("region", pa.string()),
+            ("status", pa.string()),
+            ("error_code", pa.string()),
+            ("message", pa.string()),
+            ("attempts", pa.int32()),
+            ("resources", pa.int64()),
+        ]
+    ),
+    view_order=("snapshot_date", "service", "account_id", "region"),
+)
+
 # The scoring outputs (violations, resource_compliance, compliance_summary, attribution_gap) carry
 # inventory_as_of: the snapshot_date of the resources scored. It is the output's own snapshot_date,
 # except for a backfilled day without an inventory of its own, scored with the nearest earlier one.
@@ -183,6 +205,11 @@ COMPLIANCE_SUMMARY = Dataset(
             ("cost_in_scope", MONEY),
             ("cost_compliant", MONEY),
             ("cost_compliance_pct", pa.float64()),
+            # The inventory's coverage: its planned (service, account, region) targets, those
+            # collected, and 100 * collected / planned; NULL for an inventory that does not say.
+            ("targets_planned", pa.int64()),
+            ("targets_collected", pa.int64()),
+            ("collection_coverage_pct", pa.float64()),
             ("inventory_as_of", pa.date32()),
             ("policy_version", pa.string()),
         ]
@@ -333,6 +360,7 @@ DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
     for dataset in (
         RESOURCES,
+        COLLECTION_STATUS,
         COSTS,
         VIOLATIONS,
         EXEMPTED_VIOLATIONS,
@@ -494,8 +522,9 @@ class CommitUnit:
         return str(Path(root) / COMMITS_DIR / self.name / f"{self.key}=*.parquet")
 
 
-# A collected inventory snapshot: every planned (account, region, service) target's file.
-SNAPSHOT = CommitUnit("snapshot", "snapshot_date", (RESOURCES,))
+# A collected inventory snapshot: the file of every planned (account, region, service) target
+# that was collected, and the status of every planned target.
+SNAPSHOT = CommitUnit("snapshot", "snapshot_date", (RESOURCES, COLLECTION_STATUS))
 # A scored day: its five outputs, scored together by one run with one policy version.
 SCORES = CommitUnit(
     "scores",

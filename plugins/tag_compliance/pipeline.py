@@ -8,7 +8,13 @@ from datetime import UTC, date
 from typing import Any
 
 from tag_compliance import clock, lake
-from tag_compliance.collect import collect_chunk, discover_organisation, plan_collection
+from tag_compliance.collect import (
+    IncompleteSnapshotError,
+    collect_chunk,
+    discover_organisation,
+    plan_collection,
+)
+from tag_compliance.collection_status import describe_failure, snapshot_coverage
 from tag_compliance.config import Settings, SettingsError, get_settings
 
 log = logging.getLogger(__name__)
@@ -102,9 +108,14 @@ def collect(
     targets: Iterable[Mapping[str, str]],
     snapshot_date: str,
     organisation: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> list[dict[str, Any]]:
+    """How each target of the chunk ended (``collection_status`` rows, with the collected ones'
+    files); a failed target fails the run at its end, not this task."""
     caller = (organisation or {}).get("caller_account")
-    return collect_chunk(service, targets, date.fromisoformat(snapshot_date), caller_account=caller)
+    return collect_chunk(
+        service, targets, date.fromisoformat(snapshot_date), caller_account=caller, run_id=run_id
+    )
 
 
 def describe_targets(targets: Iterable[Mapping[str, str]]) -> str:
@@ -119,8 +130,10 @@ def commit_snapshot(
     planned: Mapping[str, Iterable[Iterable[Mapping[str, str]]]],
     collected: Iterable[Iterable[Iterable[Mapping[str, Any]]]],
     settings: Settings | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Make the day's inventory visible once every planned target is collected.
+    """Make the day's inventory visible: every collected target, and the status of every
+    planned one (a chunk whose task failed has no results: its targets count as failed).
 
     ``planned``: the chunks of targets of each service; ``collected``: per service, each task
     instance's results. A past day plans no targets and commits nothing: it is scored from a
@@ -139,8 +152,18 @@ def commit_snapshot(
     results = [
         result for service_results in collected for chunk in service_results or () for result in chunk or ()
     ]
-    snapshot = commit(date.fromisoformat(snapshot_date), targets, results, settings)
-    return {"snapshot_date": snapshot_date, "committed": True, "files": len(snapshot.files)}
+    try:
+        snapshot = commit(date.fromisoformat(snapshot_date), targets, results, settings, run_id)
+    except IncompleteSnapshotError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from None  # a retry of this task would find the same
+    return {
+        "snapshot_date": snapshot_date,
+        "committed": True,
+        "targets": snapshot.meta["targets"],
+        "collected": snapshot.meta["collected"],
+    }
 
 
 def extract_costs(
@@ -254,3 +277,33 @@ def write_report(snapshot_date: str, settings: Settings | None = None) -> str:
 
     settings = settings or get_settings()
     return str(write(settings.warehouse, date.fromisoformat(snapshot_date)))
+
+
+def check_coverage(scores: Mapping[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """The run's last word: fail it when the inventory it scored collected less of its plan than
+    ``TAG_COMPLIANCE_MIN_COVERAGE`` (what was collected is scored and published by then)."""
+    settings = settings or get_settings()
+    inventory = date.fromisoformat(scores["inventory_as_of"])
+    coverage = snapshot_coverage(settings.lake, inventory)
+    figure = "not recorded" if coverage.pct is None else f"{coverage.pct:.2f}%"
+    log.info(
+        "inventory %s: %s of %s planned targets collected (coverage %s, at least %s%% required)",
+        inventory,
+        coverage.collected,
+        coverage.planned,
+        figure,
+        settings.min_coverage_pct,
+    )
+    if coverage.pct is not None and coverage.pct < settings.min_coverage_pct:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        missing = coverage.not_collected
+        shown = "; ".join(describe_failure(status) for status in missing[:10])
+        raise AirflowFailException(
+            f"inventory {inventory}: coverage {figure} is below TAG_COMPLIANCE_MIN_COVERAGE="
+            f"{settings.min_coverage_pct:g}: {len(missing)} of {coverage.planned} planned targets were not "
+            f"collected ({shown}{'; ...' if len(missing) > 10 else ''}; every one with its error in the "
+            "collection_status view). What was collected is scored and published. Fix the cause and clear "
+            "this run: it collects only the missing targets."
+        )
+    return {"inventory_as_of": inventory.isoformat(), "coverage_pct": coverage.pct}

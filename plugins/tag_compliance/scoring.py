@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from tag_compliance import lake
 from tag_compliance.aws.collectors import cost_mappings
+from tag_compliance.collection_status import Coverage, snapshot_coverage
 from tag_compliance.config import SQL_DIR, Settings
 from tag_compliance.policy import TaggingPolicy
 
@@ -92,7 +93,14 @@ COST_COVERAGE_SCHEMA = pa.schema(
     [pa.field("has_costs", pa.bool_()), pa.field("has_resource_costs", pa.bool_())]
 )
 # ``run_info``: one row describing the run itself (data, never spliced into SQL text).
-RUN_INFO_SCHEMA = pa.schema([pa.field("inventory_as_of", pa.date32()), pa.field("scored_date", pa.date32())])
+RUN_INFO_SCHEMA = pa.schema(
+    [
+        pa.field("inventory_as_of", pa.date32()),
+        pa.field("scored_date", pa.date32()),
+        pa.field("targets_planned", pa.int64()),
+        pa.field("targets_collected", pa.int64()),
+    ]
+)
 
 
 class SnapshotNotFoundError(LookupError):
@@ -214,16 +222,22 @@ def register_costs(con: duckdb.DuckDBPyConnection, costs: DayCosts) -> None:
 
 
 def register_run_info(
-    con: duckdb.DuckDBPyConnection, inventory_as_of: date | None, scored_date: date | None
+    con: duckdb.DuckDBPyConnection,
+    inventory_as_of: date | None,
+    scored_date: date | None,
+    coverage: Coverage | None = None,
 ) -> None:
     """Make ``run_info`` visible to SQL: one row, ``inventory_as_of`` and ``scored_date`` (DATEs,
-    may be NULL)."""
-    con.register(
-        "run_info",
-        pa.table(
-            {"inventory_as_of": [inventory_as_of], "scored_date": [scored_date]}, schema=RUN_INFO_SCHEMA
-        ),
-    )
+    may be NULL), and the inventory's ``targets_planned`` and ``targets_collected`` (NULL when
+    it does not say)."""
+    coverage = coverage or Coverage(None, None)
+    row = {
+        "inventory_as_of": [inventory_as_of],
+        "scored_date": [scored_date],
+        "targets_planned": [coverage.planned],
+        "targets_collected": [coverage.collected],
+    }
+    con.register("run_info", pa.table(row, schema=RUN_INFO_SCHEMA))
 
 
 def run_scoring_steps(
@@ -232,10 +246,11 @@ def run_scoring_steps(
     costs: DayCosts | None = None,
     inventory_as_of: date | None = None,
     scored_date: date | None = None,
+    coverage: Coverage | None = None,
 ) -> None:
     """Run the scoring SQL over the relation ``keyed_resources`` visible to ``con`` (the
     resources with a unique, stable ``resource_key``); each output can then be read as
-    ``output_query(name)``."""
+    ``output_query(name)``. ``coverage``: how much of its plan the inventory collected."""
     scored_date = scored_date if scored_date is not None else inventory_as_of
     if policy.exemptions and scored_date is None:
         raise ValueError(
@@ -243,7 +258,7 @@ def run_scoring_steps(
         )
     register_policy(con, policy)
     register_costs(con, costs if costs is not None else DayCosts.none())
-    register_run_info(con, inventory_as_of, scored_date)
+    register_run_info(con, inventory_as_of, scored_date, coverage)
     for step in SCORING_STEPS:
         # The step name is one of our constants, never data.
         kind = "VIEW" if step in VIEW_STEPS else "TABLE"
@@ -449,7 +464,8 @@ def score_snapshot(
     ):
         register_snapshot(con, files)
         costs = read_day_costs(con, lake_root, snapshot_date)
-        run_scoring_steps(con, policy, costs, inventory_as_of=inventory_as_of, scored_date=snapshot_date)
+        coverage = snapshot_coverage(lake_root, inventory_as_of)
+        run_scoring_steps(con, policy, costs, inventory_as_of, snapshot_date, coverage)
         resource_count = con.execute("SELECT count(*) FROM snapshot").fetchall()[0][0]
         scored = lake.write_and_commit(
             lake_root,

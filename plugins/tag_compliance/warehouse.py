@@ -70,6 +70,20 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "tags": "All tags, MAP(VARCHAR, VARCHAR).",
         "source": "'service_api' (list/describe calls) or 'tagging_api' (Resource Groups Tagging API).",
     },
+    "collection_status": {
+        "snapshot_date": "Inventory date (UTC).",
+        "service": "Service collected (one collection per service, account and region).",
+        "account_id": "12-digit AWS account id.",
+        "region": "AWS region, or 'global' for a global service.",
+        "status": "'collected' (its resources are in the snapshot) or 'failed' (they are not: not "
+        "collected, neither compliant nor absent).",
+        "error_code": "AWS's error code of a failed target (AccessDenied, ...), the exception's name when "
+        "AWS gave none, 'TaskFailed' when its collection task ended without a report; NULL when collected.",
+        "message": "What failed, in words; NULL when collected.",
+        "attempts": "Times this run tried the target (a retry of a failed run adds one; the hook's own "
+        "retries of throttled requests are not counted here).",
+        "resources": "Resources collected (0 when failed).",
+    },
     "costs": {
         "usage_date": "Day (UTC) the spend was incurred.",
         "source": "'service' (per account and service: the day's total spend), 'tag' (per account and "
@@ -153,6 +167,11 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "rule); NULL when the day has no costs.",
         "cost_compliance_pct": "100 * cost_compliant / cost_in_scope; NULL when cost_in_scope is 0 or "
         "the day has no costs.",
+        "targets_planned": "(service, account, region) targets the scored inventory planned to collect "
+        "(NULL for an inventory that does not say); the same on every row of the day.",
+        "targets_collected": "Of those, the targets collected; the others are named in collection_status.",
+        "collection_coverage_pct": "100 * targets_collected / targets_planned: below 100, resources of "
+        "the targets not collected are in no figure of the day (neither compliant nor absent).",
         "inventory_as_of": "Date of the inventory scored: snapshot_date, or for a backfilled day without "
         "an inventory of its own the nearest earlier snapshot_date of resources.",
         "policy_version": "Version of the policy the snapshot was scored with.",
