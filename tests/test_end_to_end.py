@@ -59,8 +59,12 @@ def pipeline_env(sandbox, tmp_path_factory):
             os.environ[name] = value
 
 
-def run_dag(logical_date: datetime, sandbox_clock: datetime | None = None):
-    """dag.test() for one logical date; ``sandbox_clock`` replays that time as 'now' (live inventory)."""
+def run_dag(logical_date: datetime, sandbox_clock: datetime | None = None, run_after: datetime | None = None):
+    """dag.test() for one logical date; ``sandbox_clock`` replays that time as 'now' (live inventory).
+
+    ``run_after`` names the run with the logical date (``manual__<run_after>``): two calls with
+    the same one are the same Airflow run, as a cleared run is (default: now, a new run each time).
+    """
     from airflow.dag_processing.dagbag import DagBag
 
     from tag_compliance.aws.hook import forget_process_cache
@@ -74,7 +78,7 @@ def run_dag(logical_date: datetime, sandbox_clock: datetime | None = None):
     if sandbox_clock is not None:
         os.environ["TAG_COMPLIANCE_SANDBOX_CLOCK"] = sandbox_clock.isoformat()
     try:
-        return dag.test(logical_date=logical_date)
+        return dag.test(logical_date=logical_date, run_after=run_after)
     finally:
         os.environ.pop("TAG_COMPLIANCE_SANDBOX_CLOCK", None)
 

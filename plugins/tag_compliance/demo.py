@@ -147,12 +147,21 @@ def run_demo(console: Console) -> Path:
 def print_summary(console: Console, warehouse: Path) -> None:
     with connect_read_only(warehouse) as con:
         day = con.execute("select max(snapshot_date) from compliance_summary").fetchall()[0][0]
-        snapshot, total, in_scope, compliant, pct, version = _query(con, "overall", day=day).fetchall()[0]
+        (snapshot, total, in_scope, compliant, pct, version, planned, collected, coverage) = _query(
+            con, "overall", day=day
+        ).fetchall()[0]
         console.rule(f"Tag compliance on {snapshot} (policy {version})")
         console.print(
             f"[bold]{pct}%[/bold] of in-scope resources comply: {compliant} of {in_scope} "
-            f"({total} inventoried)\n"
+            f"({total} inventoried)"
         )
+        if planned is not None:
+            style = "bold" if collected == planned else "bold red"
+            console.print(
+                f"[{style}]{coverage}%[/{style}] collection coverage: {collected} of {planned} planned "
+                "(service, account, region) targets collected (view collection_status)"
+            )
+        console.print()
         console.print(_table("By account", con, "by_dimension", day=day, dimension="account"))
         console.print(_table("By resource type", con, "by_dimension", day=day, dimension="resource_type"))
         console.print(_table("Violations by type", con, "violations_by_type", day=day))

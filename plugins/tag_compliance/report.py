@@ -181,6 +181,17 @@ def headline_figures(headline: dict[str, Any]) -> list[Figure]:
             "in-scope resources comply",
         ),
         Figure(
+            "collection_coverage_pct",
+            "Collection coverage",
+            h["collection_coverage_pct"],
+            fmt(h["collection_coverage_pct"], "pct"),
+            "not recorded for this inventory"
+            if h["targets_planned"] is None
+            else f"{fmt(h['targets_collected'], 'int')} of {fmt(h['targets_planned'], 'int')} planned "
+            "(service, account, region) targets collected; the others' resources are in no figure here "
+            "(see collection_status)",
+        ),
+        Figure(
             "cost_compliance_pct",
             "Cost-weighted compliance",
             h["cost_compliance_pct"],

@@ -13,7 +13,10 @@ overall AS (
         error_violations,
         compliance_pct,
         cost_compliance_pct,
-        cost_compliant
+        cost_compliant,
+        targets_planned,
+        targets_collected,
+        collection_coverage_pct
     FROM compliance_summary
     WHERE dimension = 'overall'
       AND snapshot_date = $day

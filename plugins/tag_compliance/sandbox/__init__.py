@@ -329,6 +329,18 @@ class Sandbox:
             raise SandboxError("the Cost Explorer emulator is not running")
         return self.cost_explorer.endpoint_url
 
+    def delete_member_role(self, account: str) -> None:
+        """Delete the pipeline's role in a member account: collecting there fails (AccessDenied)."""
+        self._running_seeder().delete_member_role(account)
+
+    def restore_member_role(self, account: str) -> None:
+        self._running_seeder().create_member_role(account)
+
+    def _running_seeder(self) -> Seeder:
+        if self._seeder is None:
+            raise SandboxError("the sandbox is not running")
+        return self._seeder
+
     def env(self) -> dict[str, str]:
         """Environment pointing the pipeline at this sandbox (fake credentials only)."""
         connection = {

@@ -20,6 +20,11 @@ in-process moto server gets all but the first, ``AWS_ANSWERS``, through ``tests/
 * moto's EMR takes the region from AWS host names only: behind an endpoint URL every cluster lands
   in us-east-1. Here it reads the region from the request's signature, as its other services do
   (:func:`patch_emr`).
+* moto's STS hands out credentials for any role ARN. AWS refuses ``AssumeRole`` (``AccessDenied``)
+  when the role does not exist, which is how an account with a missing or broken role looks to the
+  pipeline; here too, except for ``OrganizationAccountAccessRole``, the role Organizations creates
+  in its new accounts, through which the sandbox creates the member accounts' roles
+  (:func:`patch_sts`; the collector tests' moto keeps moto's answer).
 
 Each patch is applied when moto first imports the module it changes (importing them up front would
 add a second to every start). Everything else is moto unchanged, and resources are still created,
@@ -43,6 +48,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
     del sys.path[0]
 
 ECS_MODELS = "moto.ecs.models"
+STS_MODELS = "moto.sts.models"
 TAGGING_API_MODELS = "moto.resourcegroupstaggingapi.models"
 EMR_RESPONSES = "moto.emr.responses"
 
@@ -222,14 +228,48 @@ def patch_emr(module: ModuleType) -> None:
     response.get_region_from_url = get_region_from_url
 
 
+# The role AWS Organizations creates in every account it creates, trusted by the management
+# account: AWS lets it be assumed in a new account, before anything else exists there.
+ORGANIZATION_ACCESS_ROLE = "OrganizationAccountAccessRole"
+
+
+def patch_sts(module: ModuleType) -> None:
+    """Make ``AssumeRole`` of a role that does not exist fail with ``AccessDenied``, as AWS does
+    (moto hands out credentials for any role ARN), but for Organizations' access role, which the
+    sandbox uses to create the roles of a new member account, as one does on AWS."""
+    from moto.iam.models import iam_backends
+    from moto.sts.exceptions import STSClientError
+
+    assume_role = module.STSBackend.assume_role
+
+    def assume_existing_role(
+        self: Any, region_name: str, role_session_name: str, role_arn: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        account_id, role_path = role_arn.split(":", 5)[4:]
+        role_name = role_path.rsplit("/", 1)[-1]
+        if role_name != ORGANIZATION_ACCESS_ROLE:
+            known = {role.name for role in iam_backends[account_id][self.partition].get_roles()}
+            if role_name not in known:
+                raise STSClientError(
+                    "AccessDenied",
+                    f"User: arn:aws:iam::{self.account_id}:user/moto is not authorized to perform: "
+                    f"sts:AssumeRole on resource: {role_arn}",
+                )
+        return assume_role(self, region_name, role_session_name, role_arn, *args, **kwargs)
+
+    module.STSBackend.assume_role = assume_existing_role
+
+
 PATCHES: dict[str, Callable[[ModuleType], None]] = {
+    STS_MODELS: patch_sts,
     ECS_MODELS: lambda module: patch_ecs(module.EC2ContainerServiceBackend),
     TAGGING_API_MODELS: patch_tagging_api,
     EMR_RESPONSES: patch_emr,
 }
 # What the collector tests' in-process moto gets too (the ECS fix would hide the INACTIVE services
-# the ECS collector's own test makes on purpose).
-AWS_ANSWERS = {name: patch for name, patch in PATCHES.items() if name != ECS_MODELS}
+# the ECS collector's own test makes on purpose; their accounts are reached through roles nobody
+# created, as moto allows).
+AWS_ANSWERS = {name: patch for name, patch in PATCHES.items() if name not in (ECS_MODELS, STS_MODELS)}
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):

@@ -50,10 +50,12 @@ from tag_compliance.sandbox.estate import (
     PlannedResource,
     load_policy,
 )
+from tag_compliance.sandbox.moto_main import ORGANIZATION_ACCESS_ROLE
 from tag_compliance.sandbox.recipes import RECIPES
 from tag_compliance.sandbox.server import SandboxError
 from tag_compliance.sandbox.timeline import CREATED, DELETED, Change
 
+MEMBER_POLICY_NAME = "TagComplianceRead"
 FAKE_KEY = "testing"  # moto's fake credentials; never real ones
 LAMBDA_ROLE = "tag-compliance-sandbox-lambda"
 IMAGE_ID = "ami-0123456789abcdef0"  # moto does not validate AMIs unless MOTO_ENABLE_AMI_VALIDATION is set
@@ -110,9 +112,9 @@ class Seeder:
                 )
             return self._clients[key]
 
-    def _assume(self, account_id: str) -> Credentials:
+    def _assume(self, account_id: str, role_name: str = ROLE_NAME) -> Credentials:
         answer = self.client(MANAGEMENT_ACCOUNT, "sts", S3_HOME_REGION).assume_role(
-            RoleArn=f"arn:aws:iam::{account_id}:role/{ROLE_NAME}", RoleSessionName="tag-compliance-sandbox"
+            RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}", RoleSessionName="tag-compliance-sandbox"
         )["Credentials"]
         return Credentials(answer["AccessKeyId"], answer["SecretAccessKey"], answer["SessionToken"])
 
@@ -127,29 +129,43 @@ class Seeder:
     def prepare_accounts(self) -> None:
         """Management account: moto's default. Members: role TagComplianceReadOnly, reached by STS.
 
-        moto lets AssumeRole into a role that does not exist yet (real AWS would not), which is how
-        the role gets created inside the member account; we then assume it again and check that
-        the credentials really land in that account.
+        As on AWS, the role is created through ``OrganizationAccountAccessRole`` (the role
+        Organizations makes in the accounts it creates); we then assume the new role and check
+        that the credentials really land in that account.
         """
         for account in self.estate.accounts:
-            if account == MANAGEMENT_ACCOUNT:
-                continue
-            self._set_credentials(account, self._assume(account))
-            iam = self.client(account, "iam", S3_HOME_REGION)
-            _create_role(iam, ROLE_NAME, {"AWS": f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"})
-            iam.put_role_policy(
-                RoleName=ROLE_NAME,
-                PolicyName="TagComplianceRead",
-                PolicyDocument=MEMBER_POLICY_FILE.read_text(),  # the published one, as in production
-            )
-            self._set_credentials(account, self._assume(account))
-            identity = self.client(account, "sts", S3_HOME_REGION).get_caller_identity()
-            if identity["Account"] != account:
-                raise SandboxError(f"assume-role into {account} landed in {identity['Account']}")
-            self.client(account, "iam", S3_HOME_REGION).get_role(RoleName=ROLE_NAME)
+            if account != MANAGEMENT_ACCOUNT:
+                self.create_member_role(account)
         for account in self.estate.accounts:
             iam = self.client(account, "iam", S3_HOME_REGION)
             self._lambda_roles[account] = _create_role(iam, LAMBDA_ROLE, {"Service": "lambda.amazonaws.com"})
+
+    def create_member_role(self, account: str) -> None:
+        """The pipeline's read-only role in a member account, made through Organizations' access
+        role; the seeder then works in the account as that role."""
+        self._set_credentials(account, self._assume(account, ORGANIZATION_ACCESS_ROLE))
+        iam = self.client(account, "iam", S3_HOME_REGION)
+        _create_role(iam, ROLE_NAME, {"AWS": f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"})
+        iam.put_role_policy(
+            RoleName=ROLE_NAME,
+            PolicyName=MEMBER_POLICY_NAME,
+            PolicyDocument=MEMBER_POLICY_FILE.read_text(),  # the published one, as in production
+        )
+        self._set_credentials(account, self._assume(account))
+        identity = self.client(account, "sts", S3_HOME_REGION).get_caller_identity()
+        if identity["Account"] != account:
+            raise SandboxError(f"assume-role into {account} landed in {identity['Account']}")
+        self.client(account, "iam", S3_HOME_REGION).get_role(RoleName=ROLE_NAME)
+
+    def delete_member_role(self, account: str) -> None:
+        """Break a member account as a deleted (or never deployed) role does: AssumeRole into it
+        is then refused with AccessDenied. ``create_member_role`` mends it."""
+        if account == MANAGEMENT_ACCOUNT:
+            raise SandboxError("the management account has no member role to delete")
+        self._set_credentials(account, self._assume(account, ORGANIZATION_ACCESS_ROLE))
+        iam = self.client(account, "iam", S3_HOME_REGION)
+        iam.delete_role_policy(RoleName=ROLE_NAME, PolicyName=MEMBER_POLICY_NAME)
+        iam.delete_role(RoleName=ROLE_NAME)
 
     # ------------------------------------------------------------------ seeding
 
