@@ -1,7 +1,7 @@
 """make bench, collection side: the AWS requests one inventory of the sandbox demo estate makes,
 per operation, against the fewest that operation allows at its maximum page size.
 
-The inventory runs as the DAG's collection tasks do (plan, one ``collect_service`` per target,
+The inventory runs as the DAG's collection tasks do (plan, one ``collect_chunk`` per service,
 ``commit_snapshot``) against the sandbox's moto server, but with no page size configured, so
 every list call asks for the API's maximum (the sandbox's demo settings use small pages on
 purpose, to exercise pagination). Requests are the pages ``api_calls`` records.
@@ -10,28 +10,12 @@ purpose, to exercise pagination). Requests are the pages ``api_calls`` records.
 from __future__ import annotations
 
 import math
-import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 from tag_compliance.aws.pages import page_maxima
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+from tag_compliance.config import environment
 
 
 def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]:
@@ -42,7 +26,8 @@ def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]
     import duckdb
 
     from tag_compliance import lake
-    from tag_compliance.collect import collect_service, commit_snapshot, plan_targets
+    from tag_compliance.collect import collect_chunk, commit_snapshot, plan_targets
+    from tag_compliance.collection_status import COLLECTED, describe_failure
     from tag_compliance.config import Settings
     from tag_compliance.demo import DEMO_SEED
     from tag_compliance.sandbox import Sandbox
@@ -53,14 +38,17 @@ def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]
     ):
         env = {name: value for name, value in sandbox.env().items() if name != "TAG_COMPLIANCE_PAGE_SIZE"}
         lake_root = Path(scratch) / "lake"
-        with _environment(env):
+        with environment(env):
             settings = Settings(lake=lake_root, page_size=None)
             planned = plan_targets(settings)
             collected = [
-                collect_service(service, target["account_id"], target["region"], day, settings)
+                result
                 for service, targets in planned.items()
-                for target in targets
+                for result in collect_chunk(service, targets, day, settings)
             ]
+            failed = [describe_failure(result) for result in collected if result["status"] != COLLECTED]
+            if failed:  # requests against the fewest mean nothing for an inventory with holes
+                raise SystemExit(f"bench: collection failed for {', '.join(failed)}")
             commit_snapshot(day, planned, collected, settings)
         with duckdb.connect() as con:
             rows = con.execute(  # one row per task and (account, region, type, operation)

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from tag_compliance.aws.collectors import cost_mappings
+from tag_compliance.config import environment
 from tag_compliance.sandbox import Sandbox, load_manifest
 from tag_compliance.sandbox.ledger import load_ledger
 from tag_compliance.sandbox.recipes import RECIPES
@@ -44,19 +45,17 @@ def sandbox(tmp_path_factory) -> Sandbox:
 def pipeline_env(sandbox, tmp_path_factory):
     """Point the pipeline at the sandbox and a fresh lake, as the demo does."""
     root = tmp_path_factory.mktemp("pipeline")
-    env = {
-        **sandbox.env(),
+    with environment(lake_env(sandbox.env(), root)):
+        yield root
+
+
+def lake_env(env: dict[str, str], root: Path) -> dict[str, str]:
+    """``env`` (a sandbox's) with the lake and the warehouse under ``root``."""
+    return {
+        **env,
         "TAG_COMPLIANCE_LAKE": str(root / "lake"),
         "TAG_COMPLIANCE_WAREHOUSE": str(root / "warehouse.duckdb"),
     }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    yield root
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 def run_dag(logical_date: datetime, sandbox_clock: datetime | None = None, run_after: datetime | None = None):

@@ -9,9 +9,7 @@ lake with a member's role deleted, then the same run again there once the role i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +19,12 @@ from rich.console import Console
 
 from tag_compliance import lake
 from tag_compliance.collect import plan_targets
-from tag_compliance.config import Settings
+from tag_compliance.config import Settings, environment
 from tag_compliance.demo import print_summary
 from tag_compliance.report import default_report_path
 from tag_compliance.sandbox import Sandbox
 from tag_compliance.sandbox.estate import MANAGEMENT_ACCOUNT, MEMBER_ACCOUNTS
-from tests.test_end_to_end import RUN_DAY, run_at, run_dag
+from tests.test_end_to_end import RUN_DAY, lake_env, run_at, run_dag
 from tests.test_report import figures, parse
 
 pytestmark = pytest.mark.e2e
@@ -38,29 +36,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield running
 
 
-@contextmanager
-def pointed_at(root: Path, sandbox: Sandbox) -> Iterator[dict[str, str]]:
-    env = {
-        **sandbox.env(),
-        "TAG_COMPLIANCE_LAKE": str(root / "lake"),
-        "TAG_COMPLIANCE_WAREHOUSE": str(root / "warehouse.duckdb"),
-    }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield env
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def run_in(root: Path, sandbox: Sandbox) -> dict[str, str]:
     """The daily run of RUN_DAY (live inventory) into ``root``; the state of each task. Each call
     is the same Airflow run (one run id), as when a failed run is cleared in the UI."""
-    with pointed_at(root, sandbox):
+    with environment(lake_env(sandbox.env(), root)):
         dag_run = run_dag(run_at(RUN_DAY), sandbox_clock=run_at(RUN_DAY), run_after=run_at(RUN_DAY))
         states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
         return {"run": dag_run.state, **{task: str(state) for task, state in states.items()}}
@@ -114,7 +93,7 @@ def runs(airflow_db, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory)
         report = default_report_path(broken_root / "warehouse.duckdb", RUN_DAY).read_text(encoding="utf-8")
         broken_files = committed_files(broken_root)
         console = Console(record=True, width=200)
-        with pointed_at(broken_root, sandbox):
+        with environment(lake_env(sandbox.env(), broken_root)):
             print_summary(console, broken_root / "warehouse.duckdb")
         summary = console.export_text()
     finally:

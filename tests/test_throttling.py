@@ -11,15 +11,15 @@ must equal the throttled responses the proxy sent, per service.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tag_compliance.config import environment
 from tag_compliance.sandbox import Sandbox
-from tests.test_end_to_end import RUN_DAY, run_at, run_dag
+from tests.test_end_to_end import RUN_DAY, lake_env, run_at, run_dag
 from tests.throttling_proxy import THROTTLED, Burst, ThrottlingProxy
 
 pytestmark = pytest.mark.e2e
@@ -37,21 +37,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 def run_into(root: Path, env: dict[str, str]) -> duckdb.DuckDBPyConnection:
     """One daily run (live inventory, as the morning after RUN_DAY) into ``root``'s lake."""
-    env = {
-        **env,
-        "TAG_COMPLIANCE_LAKE": str(root / "lake"),
-        "TAG_COMPLIANCE_WAREHOUSE": str(root / "warehouse.duckdb"),
-    }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
+    with environment(lake_env(env, root)):
         assert run_dag(run_at(RUN_DAY), sandbox_clock=run_at(RUN_DAY)).state == "success"
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     return duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
 
 

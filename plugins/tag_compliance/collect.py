@@ -257,11 +257,7 @@ def commit_snapshot(
     settings = settings or get_settings()
     reported: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for result in collected:
-        key = (str(result["service"]), str(result["account_id"]), str(result["region"]))
-        if "status" not in result:  # collect_service's own result (one target, no chunk): collected
-            counts = result.get("resources") or {}
-            result = {**result, **outcome(key, COLLECTED, 1, resources=sum(counts.values()))}
-        reported[key] = result
+        reported[(str(result["service"]), str(result["account_id"]), str(result["region"]))] = result
     wanted = [
         (service, target["account_id"], target["region"])
         for service, targets in sorted(planned.items())

@@ -55,14 +55,22 @@ def earlier_attempts(
         return {}
     files = {target_of(file): file for file in snapshot.files_of(lake.RESOURCES)}
     earlier = {}
-    for path in snapshot.paths(lake_root, lake.COLLECTION_STATUS):
-        for row in pq.read_table(path, columns=list(STATUS_COLUMNS)).to_pylist():
-            key = (row["service"], row["account_id"], row["region"])
-            if row["status"] == COLLECTED and key in files:
-                earlier[key] = {**row, "file": files[key].to_json()}
-            else:
-                earlier[key] = {**row, "status": FAILED}
+    for row in status_rows(lake_root, snapshot):
+        key = (row["service"], row["account_id"], row["region"])
+        if row["status"] == COLLECTED and key in files:
+            earlier[key] = {**row, "file": files[key].to_json()}
+        else:
+            earlier[key] = {**row, "status": FAILED}
     return earlier
+
+
+def status_rows(lake_root: Path, snapshot: lake.Commit) -> list[dict[str, Any]]:
+    """The ``collection_status`` rows a snapshot commit lists (none before that dataset existed)."""
+    return [
+        row
+        for path in snapshot.paths(lake_root, lake.COLLECTION_STATUS)
+        for row in pq.read_table(path, columns=list(STATUS_COLUMNS)).to_pylist()
+    ]
 
 
 def target_of(file: lake.DataFile) -> tuple[str, str, str]:
@@ -97,12 +105,7 @@ def snapshot_coverage(lake_root: Path, snapshot_date: date) -> Coverage:
         return Coverage(None, None)
     planned = int(snapshot.meta["targets"])
     collected = int(snapshot.meta.get("collected", planned))
-    not_collected = tuple(
-        row
-        for path in snapshot.paths(lake_root, lake.COLLECTION_STATUS)
-        for row in pq.read_table(path, columns=list(STATUS_COLUMNS)).to_pylist()
-        if row["status"] != COLLECTED
-    )
+    not_collected = tuple(row for row in status_rows(lake_root, snapshot) if row["status"] != COLLECTED)
     return Coverage(planned, collected, not_collected)
 
 

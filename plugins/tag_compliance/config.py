@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +26,22 @@ POOLS_FILE = INCLUDE_DIR / "airflow" / "pools.json"
 # Least-privilege IAM policies: the role assumed in member accounts, the connection's own identity.
 MEMBER_POLICY_FILE = INCLUDE_DIR / "iam" / "member-read-only-policy.json"
 CALLER_POLICY_FILE = INCLUDE_DIR / "iam" / "caller-policy.json"
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` laid over the process environment (where settings and the AWS connection are
+    read from) for the block, and the environment as it was restored after it."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 ENV_PREFIX = "TAG_COMPLIANCE_"
