@@ -41,7 +41,8 @@ def tag_compliance():
 
         return pipeline.plan(get_current_context())
 
-    # Once per run: who the connection is (STS) and which accounts to inventory (Organizations).
+    # Once per run: who the connection is (STS), which accounts to inventory (Organizations) and
+    # which regions each has enabled (Account Management).
     @task
     def organisation(snapshot_date: str) -> dict:
         from tag_compliance import pipeline
@@ -66,11 +67,13 @@ def tag_compliance():
     # Waits for every collection task, whatever its outcome, and commits what was collected with
     # the status of every planned target (those of a failed task count as failed).
     @task(trigger_rule="all_done")
-    def commit_snapshot(snapshot_date: str, planned: dict, collected: list) -> dict:
+    def commit_snapshot(snapshot_date: str, planned: dict, collected: list, organisation: dict) -> dict:
         from tag_compliance import pipeline
 
         run_id = get_current_context()["run_id"]
-        return pipeline.commit_snapshot(snapshot_date, planned, collected, run_id=run_id)
+        return pipeline.commit_snapshot(
+            snapshot_date, planned, collected, run_id=run_id, organisation=organisation
+        )
 
     @task(pool="aws_cost_explorer", execution_timeout=pendulum.duration(hours=1))
     def extract_costs(snapshot_date: str, organisation: dict) -> dict:
@@ -122,7 +125,7 @@ def tag_compliance():
 
         return pipeline.check_coverage(scores)
 
-    snapshot = commit_snapshot(snapshot_date, planned, collected)
+    snapshot = commit_snapshot(snapshot_date, planned, collected, accounts)
     scores = score(snapshot_date, extract_costs(snapshot_date, accounts))
     snapshot >> scores
     publish_warehouse(scores) >> write_report(snapshot_date) >> check_coverage(scores)

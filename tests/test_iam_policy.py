@@ -21,6 +21,7 @@ from tag_compliance.aws.collectors import all_collectors
 from tag_compliance.aws.collectors.base import GLOBAL_REGION, CollectionContext
 from tag_compliance.aws.hook import TagComplianceAwsHook, forget_process_cache
 from tag_compliance.aws.organization import discover_accounts
+from tag_compliance.aws.regions import regions_not_enabled
 from tag_compliance.config import Settings
 from tag_compliance.costs.extract import extract_costs
 from tag_compliance.sandbox.cost_explorer import CostExplorerEmulator
@@ -171,7 +172,8 @@ def cost_explorer_calls(moto_endpoint: str, settings: Settings, monkeypatch) -> 
 
 
 def organisation_calls(aws) -> set[tuple[str, str]]:
-    """Every (service, operation) discovering the organisation's accounts made, whole and by unit."""
+    """Every (service, operation) discovering the organisation's accounts (whole and by unit) and
+    their enabled regions made."""
     forget_process_cache()
     organizations = aws.client("organizations")
     organizations.create_organization(FeatureSet="ALL")
@@ -181,6 +183,11 @@ def organisation_calls(aws) -> set[tuple[str, str]]:
     hook = TagComplianceAwsHook("aws_default", recorder=recorder)
     assert discover_accounts(hook) == [OWN_ACCOUNT]  # the management account, alone in it
     assert discover_accounts(hook, org_units=[root]) == [OWN_ACCOUNT]
+    # the regions each account has enabled: its own, and another account's by AccountId
+    assert regions_not_enabled(hook, [OWN_ACCOUNT, MEMBER_ACCOUNT], ["us-east-1", "eu-south-1"]) == {
+        OWN_ACCOUNT: {"eu-south-1": "DISABLED"},
+        MEMBER_ACCOUNT: {"eu-south-1": "DISABLED"},
+    }
     return calls(recorder)
 
 
@@ -210,7 +217,7 @@ def test_the_policies_grant_exactly_the_actions_of_the_operations_called(
     # the connection's own identity: the same in its own account, the member roles, the
     # organisation's accounts, Cost Explorer
     org_calls = organisation_calls(member_estate)
-    assert {service for service, _ in org_calls} == {"sts", "organizations"}
+    assert {service for service, _ in org_calls} == {"sts", "organizations", "account"}
     caller_actions = {
         iam_action(*call) for call in member_calls | cost_calls | org_calls
     } - NEEDS_NO_PERMISSION

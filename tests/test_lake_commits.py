@@ -184,6 +184,37 @@ def test_a_snapshot_with_nothing_collected_is_not_committed_and_the_day_keeps_it
     assert lake.read_commit(tmp_path, lake.SNAPSHOT, DAY) == first
 
 
+def test_a_region_the_account_has_not_enabled_is_listed_but_outside_the_coverage(tmp_path: Path) -> None:
+    settings = Settings(lake=tmp_path, accounts=["012345678901"], regions=["us-east-1", "eu-south-1"])
+    buckets = lake.write_data_file(
+        tmp_path,
+        lake.RESOURCES,
+        target_partition(DAY, "s3", "012345678901", "global"),
+        resources_table([]),
+        "run",
+    )
+    s3 = {**outcome(("s3", "012345678901", "global"), COLLECTED, 1), "file": buckets.to_json()}
+    snapshot = commit_snapshot(
+        DAY,
+        PLANNED,
+        [collected_ec2(tmp_path, RESOURCES[:1]), s3],
+        settings,
+        regions_not_enabled={"012345678901": {"eu-south-1": "DISABLED"}},
+    )
+    assert (snapshot.meta["targets"], snapshot.meta["collected"]) == (2, 2)
+    coverage = snapshot_coverage(tmp_path, DAY)
+    assert (coverage.pct, coverage.not_collected) == (100.0, ())
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish_warehouse(tmp_path, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        # the regional service's row for the disabled region; the global one has no region to skip
+        assert con.execute(
+            "SELECT service, region, status, error_code, attempts FROM collection_status "
+            "WHERE snapshot_date = ? AND status = 'not_enabled'",
+            [DAY],
+        ).fetchall() == [("ec2", "eu-south-1", "not_enabled", "DISABLED", 0)]
+
+
 def test_results_for_targets_that_were_not_planned_are_refused(tmp_path: Path) -> None:
     settings = Settings(lake=tmp_path, accounts=["012345678901"], regions=["us-east-1"])
     with pytest.raises(IncompleteSnapshotError, match="not planned"):

@@ -41,15 +41,16 @@ def _is_loopback(url: str | None) -> bool:
 
 def services_called() -> list[str]:
     """Every AWS service a run's clients call: the collectors' own and the ones they read tags
-    from, STS (the connection's account, member roles), Organizations (the accounts) and Cost
-    Explorer."""
+    from, STS (the connection's account, member roles), Organizations (the accounts), Account
+    Management (their regions) and Cost Explorer."""
     from tag_compliance.aws.collectors import all_collectors
     from tag_compliance.aws.hook import STS
     from tag_compliance.aws.organization import ORGANIZATIONS
+    from tag_compliance.aws.regions import ACCOUNT_MANAGEMENT
     from tag_compliance.costs.extract import COST_EXPLORER_SERVICE
 
     collected = {name for collector in all_collectors() for name in collector.client_services}
-    return sorted({*collected, STS, ORGANIZATIONS, COST_EXPLORER_SERVICE})
+    return sorted({*collected, STS, ORGANIZATIONS, ACCOUNT_MANAGEMENT, COST_EXPLORER_SERVICE})
 
 
 def client_endpoints(settings: Settings) -> dict[str, str]:

@@ -28,6 +28,7 @@ from tag_compliance.aws.errors import AwsCollectionError
 from tag_compliance.collection_status import (
     COLLECTED,
     FAILED,
+    NOT_ENABLED,
     STATUS_COLUMNS,
     TASK_FAILED,
     describe_failure,
@@ -58,43 +59,77 @@ def discover_organisation(
     snapshot_date: date, live: bool, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Once per run: the connection's own account (STS) and, for a live inventory, the accounts to
-    inventory: ``TAG_COMPLIANCE_ACCOUNTS``, else the organisation's ACTIVE ones (AWS Organizations),
-    else the own account alone. Its requests are accounted like every task's."""
+    inventory (``TAG_COMPLIANCE_ACCOUNTS``, else the organisation's ACTIVE ones from AWS
+    Organizations, else the own account alone) and the configured regions each has not enabled
+    (AWS Account Management), which are never called. Its requests are accounted like every task's."""
     from tag_compliance.aws.organization import discover_accounts
+    from tag_compliance.aws.regions import regions_not_enabled
 
     settings = settings or get_settings()
     recorder = ApiCallRecorder(task="discover_organisation")
+    accounts: list[str] = []
+    not_enabled: dict[str, dict[str, str]] = {}
     try:
         hook = make_hook(settings, recorder)
         caller = hook.own_account_id
-        accounts: list[str] = []
         if live:
             accounts = list(settings.accounts) or discover_accounts(
                 hook, settings.org_units, settings.exclude_accounts
             )
+            if settings.region_discovery and any(not is_global_service(service) for service in services()):
+                not_enabled = regions_not_enabled(hook, accounts, settings.regions, settings.collect_threads)
     finally:
         recorder.write(settings.lake, snapshot_date, "discover-organisation")
-    return {"caller_account": caller, "accounts": accounts}
+    return {"caller_account": caller, "accounts": accounts, "regions_not_enabled": not_enabled}
 
 
 def plan_targets(
-    settings: Settings | None = None, accounts: list[str] | None = None
+    settings: Settings | None = None,
+    accounts: list[str] | None = None,
+    regions_not_enabled: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """Per service, the (account, region) pairs to collect: global services once per account.
     ``accounts``: as the run discovered them (default: ``TAG_COMPLIANCE_ACCOUNTS``, else the
-    connection's own account)."""
+    connection's own account); ``regions_not_enabled``: per account, the configured regions it
+    has not enabled, which are not planned."""
     settings = settings or get_settings()
     accounts = accounts or settings.accounts
     if not accounts:
         hook = make_hook(settings, ApiCallRecorder(task="plan"))
         accounts = [hook.own_account_id]
+    skipped = regions_not_enabled or {}
     plan: dict[str, list[dict[str, str]]] = {}
     for service in services():
-        regions = [GLOBAL_REGION] if is_global_service(service) else settings.regions
+        if is_global_service(service):
+            plan[service] = [{"account_id": account, "region": GLOBAL_REGION} for account in accounts]
+            continue
         plan[service] = [
-            {"account_id": account, "region": region} for account in accounts for region in regions
+            {"account_id": account, "region": region}
+            for account in accounts
+            for region in settings.regions
+            if region not in skipped.get(account, {})
         ]
     return plan
+
+
+def not_enabled_outcomes(
+    planned_services: Iterable[str], regions_not_enabled: Mapping[str, Mapping[str, str]]
+) -> list[dict[str, Any]]:
+    """The ``collection_status`` rows of the regional targets left out of the plan because the
+    account has not enabled the region: never called, and outside the coverage figure."""
+    return [
+        outcome(
+            (service, account, region),
+            NOT_ENABLED,
+            0,
+            error_code=status,
+            message=f"region {region} not enabled in account {account} (opt-in status {status}): not called",
+        )
+        for service in sorted(planned_services)
+        if not is_global_service(service)
+        for account, skipped in sorted(regions_not_enabled.items())
+        for region, status in sorted(skipped.items())
+    ]
 
 
 def chunks(targets: list[dict[str, str]], per_chunk: int, most: int) -> list[list[dict[str, str]]]:
@@ -105,7 +140,9 @@ def chunks(targets: list[dict[str, str]], per_chunk: int, most: int) -> list[lis
 
 
 def plan_collection(
-    settings: Settings | None = None, accounts: list[str] | None = None
+    settings: Settings | None = None,
+    accounts: list[str] | None = None,
+    regions_not_enabled: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, list[list[dict[str, str]]]]:
     """Per service, its targets in chunks: one collection task instance per chunk, each with
     ``collect_threads`` targets or more, at most ``collect_task_instances`` of them whatever the
@@ -113,7 +150,7 @@ def plan_collection(
     settings = settings or get_settings()
     return {
         service: chunks(targets, settings.collect_threads, settings.collect_task_instances)
-        for service, targets in plan_targets(settings, accounts).items()
+        for service, targets in plan_targets(settings, accounts, regions_not_enabled).items()
     }
 
 
@@ -243,9 +280,11 @@ def commit_snapshot(
     collected: Iterable[Mapping[str, Any]],
     settings: Settings | None = None,
     run_id: str | None = None,
+    regions_not_enabled: Mapping[str, Mapping[str, str]] | None = None,
 ) -> lake.Commit:
     """Commit the day's inventory: every collected target's file, and every planned target's
-    status in ``collection_status``, in one step.
+    status in ``collection_status``, in one step (with a ``not_enabled`` row for each region an
+    account has not enabled, which was not planned).
 
     ``planned``: the targets per service (the ``targets_<service>`` tasks' lists); ``collected``:
     what the collection tasks reported of each target (a target of a task that ended without a
@@ -292,7 +331,10 @@ def commit_snapshot(
         )
     run = lake.new_run_id()
     table = pa.Table.from_pylist(
-        [{column: status[column] for column in STATUS_COLUMNS} for status in statuses],
+        [
+            {column: status[column] for column in STATUS_COLUMNS}
+            for status in [*statuses, *not_enabled_outcomes(planned, regions_not_enabled or {})]
+        ],
         schema=lake.COLLECTION_STATUS.schema,
     )
     status_partition = {"snapshot_date": snapshot_date}

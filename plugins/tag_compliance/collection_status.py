@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from tag_compliance import lake
 
 COLLECTED, FAILED = "collected", "failed"
+NOT_ENABLED = "not_enabled"  # a region the account has not enabled: never called, not planned
 TASK_FAILED = "TaskFailed"  # the error code of a target whose collection task ended without a word
 STATUS_COLUMNS = tuple(lake.COLLECTION_STATUS.schema.names)
 
@@ -59,7 +60,7 @@ def earlier_attempts(
         key = (row["service"], row["account_id"], row["region"])
         if row["status"] == COLLECTED and key in files:
             earlier[key] = {**row, "file": files[key].to_json()}
-        else:
+        elif row["status"] == FAILED:
             earlier[key] = {**row, "status": FAILED}
     return earlier
 
@@ -105,7 +106,7 @@ def snapshot_coverage(lake_root: Path, snapshot_date: date) -> Coverage:
         return Coverage(None, None)
     planned = int(snapshot.meta["targets"])
     collected = int(snapshot.meta.get("collected", planned))
-    not_collected = tuple(row for row in status_rows(lake_root, snapshot) if row["status"] != COLLECTED)
+    not_collected = tuple(row for row in status_rows(lake_root, snapshot) if row["status"] == FAILED)
     return Coverage(planned, collected, not_collected)
 
 

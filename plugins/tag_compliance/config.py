@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     regions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["us-east-1"], description="Regions to inventory."
     )
+    region_discovery: bool = Field(
+        default=True,
+        description="Ask each account which of the regions it has enabled (AWS Account Management) "
+        "and never call the others; off, every region is planned in every account.",
+    )
     role_name: str = Field(
         default="TagComplianceReadOnly",
         description="Role assumed in every member account (not in the connection's own account).",

@@ -69,15 +69,17 @@ def plan(context: Mapping[str, Any], settings: Settings | None = None) -> str:
 
 def organisation(snapshot_date: str, settings: Settings | None = None) -> dict[str, Any]:
     """The run's caller account (asked of STS once, here) and, for a live inventory, the accounts
-    to inventory (``TAG_COMPLIANCE_ACCOUNTS`` or the organisation's ACTIVE ones). A configuration
-    AWS Organizations cannot answer fails the run here, before any collection."""
+    to inventory (``TAG_COMPLIANCE_ACCOUNTS`` or the organisation's ACTIVE ones) and the regions
+    each has not enabled. A configuration AWS Organizations or Account Management cannot answer
+    fails the run here, before any collection."""
     from tag_compliance.aws.organization import AccountDiscoveryError
+    from tag_compliance.aws.regions import RegionDiscoveryError
 
     settings = settings or get_settings()
     day = date.fromisoformat(snapshot_date)
     try:
         return discover_organisation(day, clock.inventory_is_live(day, settings), settings)
-    except AccountDiscoveryError as exc:
+    except (AccountDiscoveryError, RegionDiscoveryError) as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc  # a retry would find the same
@@ -100,7 +102,10 @@ def targets(
     if not clock.inventory_is_live(date.fromisoformat(snapshot_date), settings):
         log.info("%s is a past day: no live inventory of %s is collected for it", snapshot_date, service)
         return []
-    return plan_collection(settings, list((organisation or {}).get("accounts") or []))[service]
+    organisation = organisation or {}
+    return plan_collection(
+        settings, list(organisation.get("accounts") or []), organisation.get("regions_not_enabled")
+    )[service]
 
 
 def collect(
@@ -131,9 +136,11 @@ def commit_snapshot(
     collected: Iterable[Iterable[Iterable[Mapping[str, Any]]]],
     settings: Settings | None = None,
     run_id: str | None = None,
+    organisation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Make the day's inventory visible: every collected target, and the status of every
-    planned one (a chunk whose task failed has no results: its targets count as failed).
+    planned one (a chunk whose task failed has no results: its targets count as failed), and of
+    every region an account has not enabled (``organisation``), which was not called.
 
     ``planned``: the chunks of targets of each service; ``collected``: per service, each task
     instance's results. A past day plans no targets and commits nothing: it is scored from a
@@ -153,7 +160,14 @@ def commit_snapshot(
         result for service_results in collected for chunk in service_results or () for result in chunk or ()
     ]
     try:
-        snapshot = commit(date.fromisoformat(snapshot_date), targets, results, settings, run_id)
+        snapshot = commit(
+            date.fromisoformat(snapshot_date),
+            targets,
+            results,
+            settings,
+            run_id,
+            (organisation or {}).get("regions_not_enabled"),
+        )
     except IncompleteSnapshotError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 

@@ -37,6 +37,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tag_compliance.sandbox.cost_explorer import CostExplorerEmulator
 from tag_compliance.sandbox.estate import (
@@ -335,6 +336,18 @@ class Sandbox:
 
     def restore_member_role(self, account: str) -> None:
         self._running_seeder().create_member_role(account)
+
+    def enable_region(self, account: str, region: str) -> None:
+        """Opt the account into an opt-in region (one AWS has not enabled by default)."""
+        self._running_seeder().set_region_enabled(account, region, enabled=True)
+
+    def disable_region(self, account: str, region: str) -> None:
+        """Opt the account out of an opt-in region: the pipeline then never calls it there."""
+        self._running_seeder().set_region_enabled(account, region, enabled=False)
+
+    def client(self, account: str, service: str, region: str) -> Any:
+        """A boto3 client of the sandbox, working in ``account`` (to stage a change a test needs)."""
+        return self._running_seeder().client(account, service, region)
 
     def _running_seeder(self) -> Seeder:
         if self._seeder is None:

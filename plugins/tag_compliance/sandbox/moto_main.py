@@ -25,6 +25,12 @@ in-process moto server gets all but the first, ``AWS_ANSWERS``, through ``tests/
   pipeline; here too, except for ``OrganizationAccountAccessRole``, the role Organizations creates
   in its new accounts, through which the sandbox creates the member accounts' roles
   (:func:`patch_sts`; the collector tests' moto keeps moto's answer).
+* moto 5.2's Account Management API has no Regions: here ``ListRegions``, ``GetRegionOptStatus``,
+  ``EnableRegion`` and ``DisableRegion`` answer as AWS documents them (:func:`patch_account`):
+  opt-in Regions start ``DISABLED``, the others are ``ENABLED_BY_DEFAULT`` and cannot be switched,
+  ``MaxResults`` is 1-50, and the management account may not name itself in ``AccountId``. An
+  enabled Region is ``ENABLED`` at once (AWS takes minutes, through ``ENABLING``), and any
+  ``AccountId`` is taken as a member of the caller's organisation.
 
 Each patch is applied when moto first imports the module it changes (importing them up front would
 add a second to every start). Everything else is moto unchanged, and resources are still created,
@@ -51,6 +57,7 @@ ECS_MODELS = "moto.ecs.models"
 STS_MODELS = "moto.sts.models"
 TAGGING_API_MODELS = "moto.resourcegroupstaggingapi.models"
 EMR_RESPONSES = "moto.emr.responses"
+ACCOUNT_URLS = "moto.account.urls"
 
 
 def patch_ecs(backend: Any) -> None:
@@ -260,7 +267,112 @@ def patch_sts(module: ModuleType) -> None:
     module.STSBackend.assume_role = assume_existing_role
 
 
+# Regions a new AWS account has not enabled: they must be opted into (AWS General Reference,
+# "Enable or disable AWS Regions in your account"). Every other commercial Region is enabled by default.
+OPT_IN_REGIONS = frozenset(
+    {
+        "af-south-1",
+        "ap-east-1",
+        "ap-east-2",
+        "ap-south-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ca-west-1",
+        "eu-central-2",
+        "eu-south-1",
+        "eu-south-2",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+    }
+)
+ENABLED, ENABLED_BY_DEFAULT, DISABLED = "ENABLED", "ENABLED_BY_DEFAULT", "DISABLED"
+REGION_OPT_STATUSES = frozenset({ENABLED, "ENABLING", "DISABLING", DISABLED, ENABLED_BY_DEFAULT})
+
+
+def patch_account(module: ModuleType) -> None:
+    """Give moto's Account Management API the Region opt-in operations (``module``: its urls)."""
+    import boto3
+    from moto.account.models import AccountBackend, account_backends
+    from moto.account.responses import AccountResponse
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.responses import ActionResult, EmptyResult
+
+    regions = sorted(set(boto3.session.Session().get_available_regions("ec2")) | OPT_IN_REGIONS)
+
+    def invalid(message: str) -> JsonRESTError:
+        return JsonRESTError(error_type="ValidationException", message=message)
+
+    def opt_statuses(self: AccountBackend) -> dict[str, str]:
+        if not hasattr(self, "region_opt_statuses"):
+            self.region_opt_statuses = {
+                name: DISABLED if name in OPT_IN_REGIONS else ENABLED_BY_DEFAULT for name in regions
+            }
+        return self.region_opt_statuses
+
+    def switchable(self: AccountBackend, region: str | None) -> dict[str, str]:
+        statuses = opt_statuses(self)
+        if region not in statuses:
+            raise invalid(f"{region} is not a valid Region name")
+        if statuses[region] == ENABLED_BY_DEFAULT:
+            raise invalid(f"{region} is enabled by default and cannot be enabled or disabled")
+        return statuses
+
+    def backend(response: AccountResponse) -> AccountBackend:
+        account_id = response._get_param("AccountId")
+        if account_id is None:
+            return account_backends[response.current_account][response.partition]
+        if not (isinstance(account_id, str) and len(account_id) == 12 and account_id.isdigit()):
+            raise invalid(f"AccountId {account_id!r} must be 12 digits")
+        if account_id == response.current_account:
+            raise invalid("the management account cannot specify its own AccountId: omit it")
+        return account_backends[account_id][response.partition]
+
+    def list_regions(self: AccountResponse) -> ActionResult:
+        max_results = self._get_param("MaxResults", 20)
+        wanted = self._get_param("RegionOptStatusContains") or sorted(REGION_OPT_STATUSES)
+        if not 1 <= int(max_results) <= 50:
+            raise invalid(f"MaxResults {max_results} is not between 1 and 50")
+        if set(wanted) - REGION_OPT_STATUSES:
+            raise invalid(f"RegionOptStatusContains {wanted} holds an unknown status")
+        listed = [
+            {"RegionName": name, "RegionOptStatus": status}
+            for name, status in sorted(opt_statuses(backend(self)).items())
+            if status in wanted
+        ]
+        start = int(self._get_param("NextToken") or 0)
+        page, rest = listed[start : start + int(max_results)], listed[start + int(max_results) :]
+        return ActionResult({"Regions": page, **({"NextToken": str(start + len(page))} if rest else {})})
+
+    def get_region_opt_status(self: AccountResponse) -> ActionResult:
+        region = self._get_param("RegionName")
+        statuses = opt_statuses(backend(self))
+        if region not in statuses:
+            raise invalid(f"{region} is not a valid Region name")
+        return ActionResult({"RegionName": region, "RegionOptStatus": statuses[region]})
+
+    def set_region(status: str) -> Callable[[AccountResponse], EmptyResult]:
+        def answer(self: AccountResponse) -> EmptyResult:
+            region = self._get_param("RegionName")
+            switchable(backend(self), region)[region] = status
+            return EmptyResult()
+
+        return answer
+
+    AccountResponse.list_regions = list_regions
+    AccountResponse.get_region_opt_status = get_region_opt_status
+    AccountResponse.enable_region = set_region(ENABLED)
+    AccountResponse.disable_region = set_region(DISABLED)
+    for operation in ("listRegions", "getRegionOptStatus", "enableRegion", "disableRegion"):
+        module.url_paths["{0}/" + operation + "$"] = AccountResponse.dispatch
+
+
 PATCHES: dict[str, Callable[[ModuleType], None]] = {
+    ACCOUNT_URLS: patch_account,
     STS_MODELS: patch_sts,
     ECS_MODELS: lambda module: patch_ecs(module.EC2ContainerServiceBackend),
     TAGGING_API_MODELS: patch_tagging_api,

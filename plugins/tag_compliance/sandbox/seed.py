@@ -167,6 +167,13 @@ class Seeder:
         iam.delete_role_policy(RoleName=ROLE_NAME, PolicyName=MEMBER_POLICY_NAME)
         iam.delete_role(RoleName=ROLE_NAME)
 
+    def set_region_enabled(self, account: str, region: str, enabled: bool) -> None:
+        """Opt an account into an opt-in region or out of it, from the management account (Account
+        Management; the management account names no AccountId for itself)."""
+        named = {} if account == MANAGEMENT_ACCOUNT else {"AccountId": account}
+        client = self.client(MANAGEMENT_ACCOUNT, "account", S3_HOME_REGION)
+        (client.enable_region if enabled else client.disable_region)(RegionName=region, **named)
+
     # ------------------------------------------------------------------ seeding
 
     def run(self) -> None:
