@@ -11,7 +11,12 @@ from pydantic import ValidationError
 
 from tag_compliance.aws.accounting import ApiCallRecorder
 from tag_compliance.aws.hook import TagComplianceAwsHook
-from tag_compliance.aws.organization import ORGANIZATIONS, AccountDiscoveryError, discover_accounts
+from tag_compliance.aws.organization import (
+    ORGANIZATIONS,
+    AccountDiscoveryError,
+    discover_accounts,
+    discover_organisation_accounts,
+)
 from tag_compliance.collect import discover_organisation
 from tag_compliance.config import Settings
 from tests.conftest import OWN_ACCOUNT
@@ -56,6 +61,33 @@ def test_every_active_account_of_the_organisation_and_no_suspended_one(organisat
         [OWN_ACCOUNT, organisation["at-root"], organisation["workloads"], organisation["prod"]]
     )
     assert organisation["closed"] in caplog.text and "SUSPENDED" in caplog.text
+
+
+def test_each_account_comes_with_its_name_email_domain_unit_path_status_and_joining_date(organisation):
+    found = discover_organisation_accounts(hook(), exclude=[organisation["prod"]])
+    by_id = {account.account_id: account for account in found.listed}
+    assert set(by_id) == {
+        OWN_ACCOUNT,
+        *(organisation[name] for name in ("at-root", "workloads", "prod", "closed")),
+    }
+    described = {
+        name: (
+            by_id[organisation[name]].name,
+            by_id[organisation[name]].email_domain,
+            by_id[organisation[name]].ou_path,
+            by_id[organisation[name]].status,
+            by_id[organisation[name]].inventoried,
+        )
+        for name in ("at-root", "workloads", "prod", "closed")
+    }
+    assert described == {
+        "at-root": ("at-root", "example.com", "Root", "ACTIVE", True),
+        "workloads": ("workloads", "example.com", "Root/workloads", "ACTIVE", True),
+        "prod": ("prod", "example.com", "Root/workloads/prod", "ACTIVE", False),  # excluded
+        "closed": ("closed", "example.com", "Root/workloads", "SUSPENDED", False),
+    }
+    assert all(account.joined_at is not None for account in found.listed)
+    assert found.chosen == sorted(a.account_id for a in found.listed if a.inventoried)
 
 
 def test_organisational_units_are_followed_down_and_exclusions_apply(organisation):
@@ -104,7 +136,7 @@ def test_a_member_account_that_may_not_list_the_organisation_is_told_what_to_do(
     member = hook()
     client = member.client_for(member.own_account_id, "us-east-1", ORGANIZATIONS)
     with Stubber(client) as stub:
-        stub.add_client_error("list_accounts", "AccessDeniedException", "You don't have permissions")
+        stub.add_client_error("list_roots", "AccessDeniedException", "You don't have permissions")
         with pytest.raises(AccountDiscoveryError, match=r"management account or a delegated administrator"):
             discover_accounts(member)
 
@@ -123,5 +155,7 @@ def test_the_run_asks_sts_once_and_lists_the_organisation_once(organisation, set
     found = discover_organisation(date(2026, 3, 1), live=True, settings=settings)
     assert found["caller_account"] == OWN_ACCOUNT
     assert len(found["accounts"]) == 4
+    # every account listed (the suspended one too) is staged for the snapshot's commit
+    assert found["accounts_file"]["dataset"] == "accounts" and found["accounts_file"]["rows"] == 5
     # a past day's inventory is a stored one: nobody to list, the caller still (for the costs)
     assert discover_organisation(date(2026, 3, 1), live=False, settings=settings)["accounts"] == []

@@ -152,6 +152,32 @@ def test_a_small_organisation_gets_one_task_instance_per_target_at_most(settings
     assert chunked["ec2"] == [[{"account_id": "111111111111", "region": "us-east-1"}]]
 
 
+def test_only_the_services_chosen_are_planned_and_an_unknown_one_is_named(settings, monkeypatch):
+    from tag_compliance.collect import plan_targets
+    from tag_compliance.config import SettingsError, get_settings
+
+    chosen = settings.model_copy(
+        update={
+            "accounts": ["111111111111"],
+            "regions": ["us-east-1", "eu-west-1"],
+            "services": ["sqs", "s3"],
+        }
+    )
+    planned = {service: targets for service, targets in plan_targets(chosen).items() if targets}
+    assert planned == {
+        "s3": [{"account_id": "111111111111", "region": "global"}],
+        "sqs": [
+            {"account_id": "111111111111", "region": "us-east-1"},
+            {"account_id": "111111111111", "region": "eu-west-1"},
+        ],
+    }
+    monkeypatch.setenv("TAG_COMPLIANCE_SERVICES", "sqs,ec3")
+    with pytest.raises(
+        SettingsError, match=r"TAG_COMPLIANCE_SERVICES='sqs,ec3': 'ec3' not among the services"
+    ):
+        get_settings()
+
+
 def test_the_ui_names_a_collection_task_instance_by_what_it_covers():
     assert pipeline.describe_targets([{"account_id": "111111111111", "region": "eu-west-1"}]) == (
         "111111111111/eu-west-1"

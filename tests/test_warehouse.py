@@ -30,6 +30,7 @@ from tests.sql_fixtures import ACCOUNT_1, RESOURCES, SNAPSHOT, committed_file, f
 DATASET_VIEWS = [
     "resources",
     "collection_status",
+    "accounts",
     "costs",
     "violations",
     "exempted_violations",
@@ -179,6 +180,7 @@ def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) ->
     assert counts == {
         "resources": 10,
         "collection_status": 0,  # written by commit_snapshot; the fixture commits its files itself
+        "accounts": 0,  # staged by the organisation task
         "costs": 0,
         "violations": 15,
         "exempted_violations": 0,  # the fixture policy has no exemptions

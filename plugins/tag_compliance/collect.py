@@ -62,25 +62,51 @@ def discover_organisation(
     inventory (``TAG_COMPLIANCE_ACCOUNTS``, else the organisation's ACTIVE ones from AWS
     Organizations, else the own account alone) and the configured regions each has not enabled
     (AWS Account Management), which are never called. Its requests are accounted like every task's."""
-    from tag_compliance.aws.organization import discover_accounts
+    from tag_compliance.aws.organization import (
+        OrganisationAccounts,
+        OrganizationAccount,
+        discover_organisation_accounts,
+    )
     from tag_compliance.aws.regions import regions_not_enabled
 
     settings = settings or get_settings()
     recorder = ApiCallRecorder(task="discover_organisation")
     accounts: list[str] = []
     not_enabled: dict[str, dict[str, str]] = {}
+    accounts_file = None
     try:
         hook = make_hook(settings, recorder)
         caller = hook.own_account_id
         if live:
-            accounts = list(settings.accounts) or discover_accounts(
-                hook, settings.org_units, settings.exclude_accounts
-            )
-            if settings.region_discovery and any(not is_global_service(service) for service in services()):
+            if settings.accounts:
+                configured = [OrganizationAccount(account, inventoried=True) for account in settings.accounts]
+                found = OrganisationAccounts(list(settings.accounts), configured)
+            else:
+                found = discover_organisation_accounts(hook, settings.org_units, settings.exclude_accounts)
+            accounts = found.chosen
+            accounts_file = stage_accounts(settings, snapshot_date, found.listed).to_json()
+            regional = [
+                service for service in settings.services or services() if not is_global_service(service)
+            ]
+            if settings.region_discovery and regional:
                 not_enabled = regions_not_enabled(hook, accounts, settings.regions, settings.collect_threads)
     finally:
         recorder.write(settings.lake, snapshot_date, "discover-organisation")
-    return {"caller_account": caller, "accounts": accounts, "regions_not_enabled": not_enabled}
+    return {
+        "caller_account": caller,
+        "accounts": accounts,
+        "regions_not_enabled": not_enabled,
+        "accounts_file": accounts_file,
+    }
+
+
+def stage_accounts(settings: Settings, snapshot_date: date, listed: Iterable[Any]) -> lake.DataFile:
+    """Write the run's ``accounts`` rows, invisible until ``commit_snapshot`` commits them with
+    the inventory (what an earlier, killed attempt of the organisation task left goes)."""
+    partition = {"snapshot_date": snapshot_date}
+    table = pa.Table.from_pylist([asdict(account) for account in listed], schema=lake.ACCOUNTS.schema)
+    lake.discard_uncommitted(settings.lake, lake.SNAPSHOT, snapshot_date, [(lake.ACCOUNTS, partition)])
+    return lake.write_data_file(settings.lake, lake.ACCOUNTS, partition, table, lake.new_run_id())
 
 
 def plan_targets(
@@ -88,10 +114,11 @@ def plan_targets(
     accounts: list[str] | None = None,
     regions_not_enabled: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, list[dict[str, str]]]:
-    """Per service, the (account, region) pairs to collect: global services once per account.
-    ``accounts``: as the run discovered them (default: ``TAG_COMPLIANCE_ACCOUNTS``, else the
-    connection's own account); ``regions_not_enabled``: per account, the configured regions it
-    has not enabled, which are not planned."""
+    """Per service, the (account, region) pairs to collect: global services once per account, none
+    for a service ``TAG_COMPLIANCE_SERVICES`` leaves out. ``accounts``: as the run discovered them
+    (default: ``TAG_COMPLIANCE_ACCOUNTS``, else the connection's own account);
+    ``regions_not_enabled``: per account, the configured regions it has not enabled, which are
+    not planned."""
     settings = settings or get_settings()
     accounts = accounts or settings.accounts
     if not accounts:
@@ -100,15 +127,17 @@ def plan_targets(
     skipped = regions_not_enabled or {}
     plan: dict[str, list[dict[str, str]]] = {}
     for service in services():
-        if is_global_service(service):
+        if settings.services and service not in settings.services:
+            plan[service] = []
+        elif is_global_service(service):
             plan[service] = [{"account_id": account, "region": GLOBAL_REGION} for account in accounts]
-            continue
-        plan[service] = [
-            {"account_id": account, "region": region}
-            for account in accounts
-            for region in settings.regions
-            if region not in skipped.get(account, {})
-        ]
+        else:
+            plan[service] = [
+                {"account_id": account, "region": region}
+                for account in accounts
+                for region in settings.regions
+                if region not in skipped.get(account, {})
+            ]
     return plan
 
 
@@ -281,10 +310,11 @@ def commit_snapshot(
     settings: Settings | None = None,
     run_id: str | None = None,
     regions_not_enabled: Mapping[str, Mapping[str, str]] | None = None,
+    accounts_file: Mapping[str, Any] | None = None,
 ) -> lake.Commit:
     """Commit the day's inventory: every collected target's file, and every planned target's
     status in ``collection_status``, in one step (with a ``not_enabled`` row for each region an
-    account has not enabled, which was not planned).
+    account has not enabled, which was not planned), and the run's ``accounts`` file if staged.
 
     ``planned``: the targets per service (the ``targets_<service>`` tasks' lists); ``collected``:
     what the collection tasks reported of each target (a target of a task that ended without a
@@ -330,10 +360,11 @@ def commit_snapshot(
             f"{', ...' if len(wanted) > 10 else ''}); not committed (see the collection tasks' logs)"
         )
     run = lake.new_run_id()
+    chosen = [service for service in planned if not settings.services or service in settings.services]
     table = pa.Table.from_pylist(
         [
             {column: status[column] for column in STATUS_COLUMNS}
-            for status in [*statuses, *not_enabled_outcomes(planned, regions_not_enabled or {})]
+            for status in [*statuses, *not_enabled_outcomes(chosen, regions_not_enabled or {})]
         ],
         schema=lake.COLLECTION_STATUS.schema,
     )
@@ -355,7 +386,7 @@ def commit_snapshot(
         settings.lake,
         lake.SNAPSHOT,
         snapshot_date,
-        [*files, status_file],
+        [*files, status_file, *([lake.DataFile.from_json(accounts_file)] if accounts_file else [])],
         run,
         meta={"targets": len(wanted), "collected": len(files), "airflow_run_id": run_id},
     )

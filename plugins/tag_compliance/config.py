@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     regions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["us-east-1"], description="Regions to inventory."
     )
+    services: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Services to inventory (the collection tasks' names, e.g. ec2,s3); empty means every "
+        "service the pipeline knows. The others' collection tasks expand to nothing.",
+    )
     region_discovery: bool = Field(
         default=True,
         description="Ask each account which of the regions it has enabled (AWS Account Management) "
@@ -173,9 +178,20 @@ class Settings(BaseSettings):
         "endpoint of the AWS connection is on 127.0.0.1; see tag_compliance.clock.",
     )
 
-    _split_accounts = field_validator("accounts", "regions", "org_units", "exclude_accounts", mode="before")(
-        _split_csv
-    )
+    _split_accounts = field_validator(
+        "accounts", "regions", "org_units", "exclude_accounts", "services", mode="before"
+    )(_split_csv)
+
+    @field_validator("services")
+    @classmethod
+    def _services_are_known(cls, chosen: list[str]) -> list[str]:
+        from tag_compliance.aws.collectors import services
+
+        known = services()
+        unknown = [service for service in chosen if service not in known]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} not among the services: {', '.join(known)}")
+        return chosen
 
     @field_validator("org_units")
     @classmethod

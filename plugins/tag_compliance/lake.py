@@ -117,6 +117,25 @@ COLLECTION_STATUS = Dataset(
     view_order=("snapshot_date", "service", "account_id", "region"),
 )
 
+# The accounts a snapshot's run knew of: the organisation's, as AWS Organizations lists them
+# (every one its walk saw, inventoried or not), or the configured ones (ids only).
+ACCOUNTS = Dataset(
+    "accounts",
+    ("snapshot_date",),
+    pa.schema(
+        [
+            ("account_id", pa.string()),
+            ("name", pa.string()),
+            ("email_domain", pa.string()),
+            ("ou_path", pa.string()),
+            ("status", pa.string()),
+            ("joined_at", pa.timestamp("us", tz="UTC")),
+            ("inventoried", pa.bool_()),
+        ]
+    ),
+    view_order=("snapshot_date", "account_id"),
+)
+
 # The scoring outputs (violations, resource_compliance, compliance_summary, attribution_gap) carry
 # inventory_as_of: the snapshot_date of the resources scored. It is the output's own snapshot_date,
 # except for a backfilled day without an inventory of its own, scored with the nearest earlier one.
@@ -361,6 +380,7 @@ DATASETS: dict[str, Dataset] = {
     for dataset in (
         RESOURCES,
         COLLECTION_STATUS,
+        ACCOUNTS,
         COSTS,
         VIOLATIONS,
         EXEMPTED_VIOLATIONS,
@@ -524,7 +544,7 @@ class CommitUnit:
 
 # A collected inventory snapshot: the file of every planned (account, region, service) target
 # that was collected, and the status of every planned target.
-SNAPSHOT = CommitUnit("snapshot", "snapshot_date", (RESOURCES, COLLECTION_STATUS))
+SNAPSHOT = CommitUnit("snapshot", "snapshot_date", (RESOURCES, COLLECTION_STATUS, ACCOUNTS))
 # A scored day: its five outputs, scored together by one run with one policy version.
 SCORES = CommitUnit(
     "scores",

@@ -167,6 +167,7 @@ def commit_snapshot(
             settings,
             run_id,
             (organisation or {}).get("regions_not_enabled"),
+            (organisation or {}).get("accounts_file"),
         )
     except IncompleteSnapshotError as exc:
         from airflow.sdk.exceptions import AirflowFailException

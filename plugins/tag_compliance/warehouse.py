@@ -75,14 +75,26 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "service": "Service collected (one collection per service, account and region).",
         "account_id": "12-digit AWS account id.",
         "region": "AWS region, or 'global' for a global service.",
-        "status": "'collected' (its resources are in the snapshot) or 'failed' (they are not: not "
-        "collected, neither compliant nor absent).",
+        "status": "'collected' (its resources are in the snapshot), 'failed' (they are not: not "
+        "collected, neither compliant nor absent) or 'not_enabled' (a region the account has not enabled: "
+        "not called, not planned, outside the coverage figure; error_code holds its opt-in status).",
         "error_code": "AWS's error code of a failed target (AccessDenied, ...), the exception's name when "
         "AWS gave none, 'TaskFailed' when its collection task ended without a report; NULL when collected.",
         "message": "What failed, in words; NULL when collected.",
         "attempts": "Times this run tried the target (a retry of a failed run adds one; the hook's own "
         "retries of throttled requests are not counted here).",
-        "resources": "Resources collected (0 when failed).",
+        "resources": "Resources collected (0 when failed or not enabled).",
+    },
+    "accounts": {
+        "snapshot_date": "Inventory date (UTC) of the run that listed the accounts.",
+        "account_id": "12-digit AWS account id.",
+        "name": "The account's name in AWS Organizations; NULL when the accounts were configured "
+        "(TAG_COMPLIANCE_ACCOUNTS) rather than discovered.",
+        "email_domain": "Domain of the account's root email address (the part after @; the mailbox is not kept).",
+        "ou_path": "Organisational units from the root down to the account, e.g. 'Root/workloads/prod'.",
+        "status": "Organizations' state of the account: ACTIVE, SUSPENDED, PENDING_CLOSURE...",
+        "joined_at": "When the account joined the organisation (UTC).",
+        "inventoried": "Whether the run inventoried it (ACTIVE, in the units asked for, not excluded).",
     },
     "costs": {
         "usage_date": "Day (UTC) the spend was incurred.",

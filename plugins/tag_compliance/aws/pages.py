@@ -35,6 +35,9 @@ FIXED_PAGES: dict[tuple[str, str], int] = {
     ("codebuild", "ListProjects"): 100,  # pages by itself
     ("route53", "ListHostedZones"): 100,  # MaxItems, a string, 100 at most
     ("cloudfront", "ListDistributions"): 100,  # MaxItems, a string, 100 at most
+    ("organizations", "ListRoots"): 20,  # MaxResults 1-20 (the organisation task's walk)
+    ("organizations", "ListAccountsForParent"): 20,
+    ("organizations", "ListOrganizationalUnitsForParent"): 20,
     ("account", "ListRegions"): 50,  # MaxResults 1-50 (the organisation task's region discovery)
 }
 
