@@ -171,9 +171,13 @@ def resources_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def write_snapshot(
-    root: Path, rows: list[dict[str, Any]] = RESOURCES, snapshot_date: date = SNAPSHOT
+    root: Path,
+    rows: list[dict[str, Any]] = RESOURCES,
+    snapshot_date: date = SNAPSHOT,
+    accounts: list[dict[str, Any]] | None = None,
 ) -> list[Path]:
-    """Write rows into the lake as one committed snapshot, one file per (account, region, service)."""
+    """Write rows into the lake as one committed snapshot, one file per (account, region, service),
+    with ``accounts`` rows (as the organisation task stages them) when given."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["account_id"], row["region"], row["service"]), []).append(row)
@@ -185,6 +189,14 @@ def write_snapshot(
         )
         for (account_id, region, service), group in sorted(groups.items())
     ]
+    if accounts is not None:
+        tables.append(
+            (
+                lake.ACCOUNTS,
+                {"snapshot_date": snapshot_date},
+                pa.Table.from_pylist(accounts, schema=lake.ACCOUNTS.schema),
+            )
+        )
     snapshot = lake.write_and_commit(root, lake.SNAPSHOT, snapshot_date, tables)
     return [Path(path) for path in snapshot.paths(root)]
 

@@ -109,12 +109,20 @@ TOTAL_SPEND = Decimal("17.95")
 ATTRIBUTION_GAP = Decimal("12.20")
 
 
+# As AWS Organizations names them: one account named (with markup in its name), one configured by id.
+ACCOUNT_NAME = "Payments <prod>"
+ACCOUNTS = [
+    {"account_id": ACCOUNT_1, "name": ACCOUNT_NAME, "status": "ACTIVE", "inventoried": True},
+    {"account_id": ACCOUNT_2, "inventoried": True},
+]
+
+
 def build_report_warehouse(root: Path) -> Path:
     """Write and score the three days, publish the warehouse and return its path."""
     lake_root = root / "lake"
     policy = TaggingPolicy.model_validate(REPORT_POLICY)
     for day in (D1, D2, D3):
-        write_snapshot(lake_root, inventory(day), snapshot_date=day)
+        write_snapshot(lake_root, inventory(day), snapshot_date=day, accounts=ACCOUNTS if day == D3 else None)
         if day != D1:
             write_costs(lake_root, DAY_COSTS, usage_date=day)
         score_snapshot(lake_root, day, policy)
@@ -338,6 +346,12 @@ def test_breakdowns_have_a_row_per_value_of_the_dimension(warehouse, dom):
             day=D3,
             dimension=dimension,
         )
+        if dimension == "account":  # labelled with the name Organizations gave, where it gave one
+            names = {ACCOUNT_1: ACCOUNT_NAME}
+            expected = [
+                (f"{names[value]} ({value})" if value in names else value, *rest) for value, *rest in expected
+            ]
+            assert {value for value, *_ in expected} == {f"{ACCOUNT_NAME} ({ACCOUNT_1})", ACCOUNT_2}
         rows = table_rows(dom, table_id)
         assert [(row[0], row[1], row[4]) for row in rows] == [
             (value, f"{in_scope:,}", "—" if pct is None else f"{pct:.1f}%")
@@ -354,6 +368,9 @@ def test_top_non_compliant_resources_are_the_20_costliest_without_exempt_ones(do
     assert ids[2:] == FUNCTIONS[:18]
     assert [row[6] for row in rows[:3]] == ["$3.00", "$1.00", "$0.10"]
     assert "i-legacy" not in ids and "i-good" not in ids
+    # the account's name (escaped: it holds markup) next to its id, where Organizations named it
+    accounts = {resource_id: row[1] for resource_id, row in zip(ids, rows, strict=True)}
+    assert set(accounts.values()) == {f"{ACCOUNT_NAME} ({ACCOUNT_1})", ACCOUNT_2}
 
 
 def test_per_key_coverage_and_gap_by_reason(warehouse, dom):

@@ -38,6 +38,7 @@ from tag_compliance import remediation
 from tag_compliance.policy import TaggingPolicy
 from tag_compliance.remediation import (
     COLUMNS,
+    PLAN_COLUMNS,
     PlanError,
     RemediationPlan,
     add_parser,
@@ -50,6 +51,8 @@ from tag_compliance.warehouse import VIEW_COLUMNS, publish_warehouse
 from tests.sql_fixtures import arn, query, resource, resources_table, write_snapshot
 
 A1, A2 = "012345678901", "210987654321"
+A1_NAME = "checkout-prod"  # as AWS Organizations names it; A2 is configured by id, without a name
+NAMES = {A1: A1_NAME}
 US, EU, GLOBAL = "us-east-1", "eu-west-1", "global"
 EC2, S3, LAMBDA, ECS, RDS = "ec2:instance", "s3:bucket", "lambda:function", "ecs:service", "rds:db"
 STACK, STACK_ID = "aws:cloudformation:stack-name", "aws:cloudformation:stack-id"
@@ -125,7 +128,15 @@ EARLIER_RESOURCES = [row for row in RESOURCES if row["resource_id"] in {"i-co-1"
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("suggestions")
     write_snapshot(root / "lake", EARLIER_RESOURCES, snapshot_date=EARLIER)
-    write_snapshot(root / "lake", RESOURCES, snapshot_date=DAY)
+    write_snapshot(
+        root / "lake",
+        RESOURCES,
+        snapshot_date=DAY,
+        accounts=[
+            {"account_id": A1, "name": A1_NAME, "inventoried": True},
+            {"account_id": A2, "inventoried": True},
+        ],
+    )
     assert score_snapshot(root / "lake", EARLIER, POLICY).violations == 1
     assert score_snapshot(root / "lake", DAY, POLICY).violations == 30
     path = root / "warehouse.duckdb"
@@ -340,38 +351,46 @@ def test_applying_every_suggestion_removes_exactly_those_violations(warehouse: P
 # --- the remediation plan -----------------------------------------------------------------------
 
 CSV_HEADER = (
-    "snapshot_date,account_id,region,resource_type,resource_id,arn,tag_key,violation_type,current_key,"
+    "snapshot_date,account_id,account_name,region,resource_type,resource_id,arn,tag_key,violation_type,current_key,"
     "current_value,suggested_value,action,confidence,evidence,evidence_detail,neighbours,agreeing\n"
 )
 # Account 1 on DAY at the default minimum confidence 0.5, by account, region, type, id and key.
 A1_CSV = CSV_HEADER + (
-    f"2026-04-02,{A1},eu-west-1,ec2:instance,i-case,arn:aws:ec2:eu-west-1:{A1}:i-case,CostCenter,"
+    f"2026-04-02,{A1},{A1_NAME},eu-west-1,ec2:instance,i-case,arn:aws:ec2:eu-west-1:{A1}:i-case,CostCenter,"
     "wrong_key_case,costcenter,CC-1001,CC-1001,rename_key,1.0,key_case,"
     "costcenter -> CostCenter: carried by 3 passing ec2:instance resources,3,3\n"
-    f"2026-04-02,{A1},eu-west-1,ec2:instance,i-case-bad,arn:aws:ec2:eu-west-1:{A1}:i-case-bad,CostCenter,"
+    f"2026-04-02,{A1},{A1_NAME},eu-west-1,ec2:instance,i-case-bad,arn:aws:ec2:eu-west-1:{A1}:i-case-bad,CostCenter,"
     "wrong_key_case,costcenter,cc-9,CC-4004,set_value,0.6,name_prefix,"
     "name prefix report-gen: 1 of 1 resource,1,1\n"
-    f"2026-04-02,{A1},global,s3:bucket,checkout-assets,arn:aws:s3:global:{A1}:checkout-assets,Environment,"
+    f"2026-04-02,{A1},{A1_NAME},global,s3:bucket,checkout-assets,arn:aws:s3:global:{A1}:checkout-assets,Environment,"
     "empty_value,Environment,,prod,set_value,0.9,cloudformation_stack,stack checkout: 5 of 5 resources,5,5\n"
-    f"2026-04-02,{A1},us-east-1,ec2:instance,i-co-4,arn:aws:ec2:us-east-1:{A1}:i-co-4,CostCenter,"
+    f"2026-04-02,{A1},{A1_NAME},us-east-1,ec2:instance,i-co-4,arn:aws:ec2:us-east-1:{A1}:i-co-4,CostCenter,"
     "missing_required_tag,,,CC-1001,set_value,0.72,cloudformation_stack,"
     "stack checkout: 4 of 5 resources,5,4\n"
-    f"2026-04-02,{A1},us-east-1,ecs:service,prod-cluster/new,arn:aws:ecs:us-east-1:{A1}:prod-cluster/new,"
+    f"2026-04-02,{A1},{A1_NAME},us-east-1,ecs:service,prod-cluster/new,arn:aws:ecs:us-east-1:{A1}:prod-cluster/new,"
     "CostCenter,invalid_format,CostCenter,CC-5,CC-5005,set_value,0.5333,ecs_cluster,"
     "ECS cluster prod-cluster: 2 of 3 resources,3,2\n"
 )
 
 
 def json_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    return {
-        name: value.isoformat() if isinstance(value, date) else value
-        for name, value in zip(COLUMNS, row, strict=True)
+    named = dict(zip(COLUMNS, row, strict=True))
+    named = {
+        **{key: named[key] for key in ("snapshot_date", "account_id")},
+        "account_name": NAMES.get(named["account_id"]),
+        **{key: value for key, value in named.items() if key not in ("snapshot_date", "account_id")},
     }
+    return {name: value.isoformat() if isinstance(value, date) else value for name, value in named.items()}
 
 
 def batch(account: str, region: str, arns: list[str], **cli_input: Any) -> dict[str, Any]:
     """A tag_resources / untag_resources entry of the JSON plan."""
-    return {"account_id": account, "region": region, "cli_input": {"ResourceARNList": arns, **cli_input}}
+    return {
+        "account_id": account,
+        "account_name": NAMES.get(account),
+        "region": region,
+        "cli_input": {"ResourceARNList": arns, **cli_input},
+    }
 
 
 A1_JSON: dict[str, Any] = {
@@ -503,9 +522,10 @@ def test_command_writes_json_and_csv_files(
 def test_command_options(warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--warehouse", str(warehouse), "--date", "2026-04-01", "--min-confidence", "0.9"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split(",")[:5] for line in out[1:]] == [["2026-04-01", A1, US, EC2, "i-co-4"]]
+    # the account's latest name labels an earlier day's plan too
+    assert [line.split(",")[:6] for line in out[1:]] == [["2026-04-01", A1, A1_NAME, US, EC2, "i-co-4"]]
     assert run(["--warehouse", str(warehouse), "--min-confidence", "0.95"]) == 0
-    assert [line.split(",")[4] for line in capsys.readouterr().out.splitlines()[1:]] == ["i-case"]
+    assert [line.split(",")[5] for line in capsys.readouterr().out.splitlines()[1:]] == ["i-case"]
 
 
 def test_command_errors(warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -540,7 +560,7 @@ def formula_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         res(A1, US, EC2, "i-2", {STACK: "web", "Owner": FORMULA}, "web-2"),
         res(A1, US, EC2, "@i-3", {STACK: "web"}, "web-3"),
     ]
-    write_snapshot(root / "lake", rows, snapshot_date=DAY)
+    write_snapshot(root / "lake", rows, snapshot_date=DAY, accounts=[{"account_id": A1, "name": A1_NAME}])
     score_snapshot(root / "lake", DAY, FORMULA_POLICY)
     path = root / "warehouse.duckdb"
     publish_warehouse(root / "lake", path)
@@ -548,27 +568,27 @@ def formula_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 FORMULA_ROW = [
-    "2026-04-02", A1, US, EC2, "@i-3", arn(A1, US, EC2, "@i-3"), "Owner", MISSING, "", "", FORMULA,
+    "2026-04-02", A1, A1_NAME, US, EC2, "@i-3", arn(A1, US, EC2, "@i-3"), "Owner", MISSING, "", "", FORMULA,
     "set_value", "0.9", "cloudformation_stack", "stack web: 2 of 2 resources", "2", "2",
 ]  # fmt: skip
-GUARDED_ROW = [*FORMULA_ROW[:4], "'@i-3", *FORMULA_ROW[5:10], "'" + FORMULA, *FORMULA_ROW[11:]]
+GUARDED_ROW = [*FORMULA_ROW[:5], "'@i-3", *FORMULA_ROW[6:11], "'" + FORMULA, *FORMULA_ROW[12:]]
 
 
 def test_plan_csv_neutralises_formula_cells(
     formula_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["--warehouse", str(formula_warehouse)]) == 0
-    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [list(COLUMNS), GUARDED_ROW]
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [list(PLAN_COLUMNS), GUARDED_ROW]
     assert run(["--warehouse", str(formula_warehouse), "-o", str(tmp_path / "plan.csv")]) == 0
     with (tmp_path / "plan.csv").open(newline="", encoding="utf-8") as file:
-        assert list(csv.reader(file)) == [list(COLUMNS), GUARDED_ROW]
+        assert list(csv.reader(file)) == [list(PLAN_COLUMNS), GUARDED_ROW]
 
 
 def test_plan_raw_csv_and_json_keep_exact_values(
     formula_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["--warehouse", str(formula_warehouse), "--raw-csv"]) == 0
-    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [list(COLUMNS), FORMULA_ROW]
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [list(PLAN_COLUMNS), FORMULA_ROW]
     # The JSON plan is AWS CLI input: the value to set is the tag's exact value.
     assert run(["--warehouse", str(formula_warehouse), "-o", str(tmp_path / "plan.json")]) == 0
     document = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))

@@ -44,6 +44,7 @@ DATASET_VIEWS = [
 ]
 VIEWS = [
     *DATASET_VIEWS,
+    "account_names",
     "untagged_spend",
     "compliance_trend",
     "violation_history",
@@ -51,6 +52,11 @@ VIEWS = [
 ]
 # Column types of the derived views (the dataset views' come from lake.py).
 DERIVED_VIEW_TYPES = {
+    "account_names": [
+        ("account_id", "VARCHAR"),
+        ("name", "VARCHAR"),
+        ("named_as_of", "DATE"),
+    ],
     "coverage": [
         ("snapshot_date", "DATE"),
         ("account_id", "VARCHAR"),
@@ -188,6 +194,7 @@ def test_views_exist_with_documented_columns(lake_root: Path, tmp_path: Path) ->
         "compliance_summary": 20,
         "attribution_gap": 0,  # no costs for the day
         "api_calls": 0,
+        "account_names": 0,  # no accounts listed
         "untagged_spend": 0,
         "compliance_trend": 20,  # one row per summary row, none with a previous snapshot
         "tag_drift": 0,  # a single inventory

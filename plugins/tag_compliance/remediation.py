@@ -18,8 +18,8 @@ import io
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import astuple, dataclass, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -71,6 +71,10 @@ class Suggestion:
 
 
 COLUMNS: tuple[str, ...] = tuple(column.name for column in fields(Suggestion))
+ACCOUNT_NAME = "account_name"  # the plan's one column more than the view: the account's name, where known
+PLAN_COLUMNS: tuple[str, ...] = tuple(
+    name for column in COLUMNS for name in ((column, ACCOUNT_NAME) if column == "account_id" else (column,))
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class RemediationPlan:
     account_id: str | None
     min_confidence: float
     suggestions: tuple[Suggestion, ...]
+    account_names: Mapping[str, str] = field(default_factory=dict)  # from AWS Organizations, where known
 
     @property
     def groups(self) -> dict[tuple[str, str], list[Suggestion]]:
@@ -196,7 +201,10 @@ def remediation_plan(
             "ORDER BY account_id, region, resource_type, resource_id, tag_key",
             {"day": day, "min_confidence": min_confidence, "account": account},
         ).fetchall()
-    return RemediationPlan(day, account, min_confidence, tuple(Suggestion(*row) for row in rows))
+        names = dict(con.execute("SELECT account_id, name FROM account_names").fetchall())
+    suggestions = tuple(Suggestion(*row) for row in rows)
+    named = {s.account_id: names[s.account_id] for s in suggestions if s.account_id in names}
+    return RemediationPlan(day, account, min_confidence, suggestions, named)
 
 
 # --- writers -----------------------------------------------------------------------------------
@@ -210,10 +218,29 @@ def _cell(value: Any, formula_guard: bool) -> str:
     return csv_cell(value, str(value), formula_guard)
 
 
-def _json_row(suggestion: Suggestion) -> dict[str, Any]:
+def _named_row(plan: RemediationPlan, suggestion: Suggestion) -> dict[str, Any]:
+    """A suggestion's columns with ``account_name`` after ``account_id`` (None when unknown)."""
+    row: dict[str, Any] = {}
+    for name, value in zip(COLUMNS, astuple(suggestion), strict=True):
+        row[name] = value
+        if name == "account_id":
+            row[ACCOUNT_NAME] = plan.account_names.get(suggestion.account_id)
+    return row
+
+
+def _json_row(plan: RemediationPlan, suggestion: Suggestion) -> dict[str, Any]:
     return {
         name: value.isoformat() if isinstance(value, dt.date) else value
-        for name, value in zip(COLUMNS, astuple(suggestion), strict=True)
+        for name, value in _named_row(plan, suggestion).items()
+    }
+
+
+def _batch(plan: RemediationPlan, batch: TagBatch | UntagBatch) -> dict[str, Any]:
+    return {
+        "account_id": batch.account_id,
+        ACCOUNT_NAME: plan.account_names.get(batch.account_id),
+        "region": batch.region,
+        "cli_input": batch.cli_input(),
     }
 
 
@@ -224,9 +251,9 @@ def write_csv(plan: RemediationPlan, stream: TextIO, formula_guard: bool = True)
     write_csv_rows(
         stream,
         [
-            list(COLUMNS),
+            list(PLAN_COLUMNS),
             *(
-                [_cell(value, formula_guard) for value in astuple(suggestion)]
+                [_cell(value, formula_guard) for value in _named_row(plan, suggestion).values()]
                 for suggestion in plan.suggestions
             ),
         ],
@@ -240,15 +267,9 @@ def plan_document(plan: RemediationPlan) -> dict[str, Any]:
         "account_id": plan.account_id,
         "min_confidence": plan.min_confidence,
         "note": RUN_ORDER_NOTE,
-        "tag_resources": [
-            {"account_id": batch.account_id, "region": batch.region, "cli_input": batch.cli_input()}
-            for batch in plan.tag_batches()
-        ],
-        "untag_resources": [
-            {"account_id": batch.account_id, "region": batch.region, "cli_input": batch.cli_input()}
-            for batch in plan.untag_batches()
-        ],
-        "suggestions": [_json_row(suggestion) for suggestion in plan.suggestions],
+        "tag_resources": [_batch(plan, batch) for batch in plan.tag_batches()],
+        "untag_resources": [_batch(plan, batch) for batch in plan.untag_batches()],
+        "suggestions": [_json_row(plan, suggestion) for suggestion in plan.suggestions],
     }
 
 

@@ -683,7 +683,7 @@ Generated {{ generated_at }} from the compliance warehouse.</p>
 {%- for row in top_resources %}
 <tr data-resource-id="{{ row.resource_id }}">
 <td class="int">{{ loop.index }}</td>
-<td class="nowrap"><bdi>{{ fmt(row.account_id) }}</bdi></td>
+<td class="nowrap"><bdi>{{ fmt(row.account_label) }}</bdi></td>
 <td class="nowrap"><bdi>{{ fmt(row.region) }}</bdi></td>
 <td class="nowrap"><bdi>{{ fmt(row.resource_type) }}</bdi></td>
 <td class="text"><code><bdi>{{ fmt(row.resource_id) }}</bdi></code>

@@ -90,7 +90,8 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "account_id": "12-digit AWS account id.",
         "name": "The account's name in AWS Organizations; NULL when the accounts were configured "
         "(TAG_COMPLIANCE_ACCOUNTS) rather than discovered.",
-        "email_domain": "Domain of the account's root email address (the part after @; the mailbox is not kept).",
+        "email_domain": "Domain of the account's root email address (the part after @; the mailbox is "
+        "not kept).",
         "ou_path": "Organisational units from the root down to the account, e.g. 'Root/workloads/prod'.",
         "status": "Organizations' state of the account: ACTIVE, SUSPENDED, PENDING_CLOSURE...",
         "joined_at": "When the account joined the organisation (UTC).",
@@ -292,6 +293,12 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "(exempted or not), and a value valid for this resource's type.",
         "agreeing": "Of them, those carrying suggested_value.",
     },
+    "account_names": {
+        "account_id": "12-digit AWS account id.",
+        "name": "Its name in AWS Organizations, as the latest snapshot that listed it says (accounts "
+        "configured in TAG_COMPLIANCE_ACCOUNTS have none and are not listed).",
+        "named_as_of": "The inventory snapshot that name comes from.",
+    },
     "untagged_spend": {
         "usage_date": "Day (UTC) the spend was incurred.",
         "account_id": "Linked account.",
@@ -383,6 +390,7 @@ def views_markdown() -> str:
 
 # Views defined by include/sql/<name>.sql over the dataset views, created in this order after them.
 DERIVED_VIEWS: tuple[str, ...] = (
+    "account_names",
     "untagged_spend",
     "compliance_trend",
     "violation_history",

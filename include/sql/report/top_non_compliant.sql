@@ -47,7 +47,9 @@ findings AS (
 
 SELECT
     costliest.*,
+    coalesce(account_names.name || ' (' || account_id || ')', account_id) AS account_label,
     coalesce(findings.findings, []) AS findings
 FROM costliest
 LEFT JOIN findings USING (account_id, region, resource_type, resource_id)
+LEFT JOIN account_names USING (account_id)
 ORDER BY costliest.amortized_cost DESC NULLS LAST, account_id, resource_type, resource_id
