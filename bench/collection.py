@@ -23,9 +23,7 @@ def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]
     operation): calls, requests, items, and the fewest requests its items need at the API's
     maximum page size, added up per (account, region, type). moto may return more per page than
     AWS allows (ListFunctions: every function), which shows as fewer requests than the fewest."""
-    import duckdb
 
-    from tag_compliance import lake
     from tag_compliance.collect import collect_chunk, commit_snapshot, plan_targets
     from tag_compliance.collection_status import COLLECTED, describe_failure
     from tag_compliance.config import Settings
@@ -50,11 +48,21 @@ def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]
             if failed:  # requests against the fewest mean nothing for an inventory with holes
                 raise SystemExit(f"bench: collection failed for {', '.join(failed)}")
             commit_snapshot(day, planned, collected, settings)
-        with duckdb.connect() as con:
-            rows = con.execute(  # one row per task and (account, region, type, operation)
-                "SELECT service, operation, calls, pages, items FROM read_parquet($files)",
-                {"files": lake.dataset_glob(lake_root, lake.API_CALLS)},
-            ).fetchall()
+        return requests_against_fewest(lake_root)
+
+
+def requests_against_fewest(lake_root: Path) -> list[dict[str, object]]:
+    """Per (service, operation) of every ``api_calls`` row of the lake: calls, requests (pages),
+    items, and the fewest requests those items need at the API's maximum page size."""
+    import duckdb
+
+    from tag_compliance import lake
+
+    with duckdb.connect() as con:
+        rows = con.execute(  # one row per task and (account, region, type, operation)
+            "SELECT service, operation, calls, pages, items FROM read_parquet($files)",
+            {"files": lake.dataset_glob(lake_root, lake.API_CALLS)},
+        ).fetchall()
     maxima = page_maxima()
     by_operation: dict[tuple[str, str], dict[str, object]] = {}
     for service, operation, calls, pages, items in sorted(rows):
@@ -86,10 +94,13 @@ def measure_collection(day: date, scale: float = 1.0) -> list[dict[str, object]]
     return measured
 
 
-def collection_table(measured: list[dict[str, object]]):
+def collection_table(
+    measured: list[dict[str, object]],
+    title: str = "Collection: one inventory of the sandbox demo estate, no page size set",
+):
     from rich.table import Table
 
-    table = Table(title="Collection: one inventory of the sandbox demo estate, no page size set")
+    table = Table(title=title)
     columns = ("service", "operation", "calls", "requests", "items", "max per page", "fewest", "x fewest")
     for column in columns:
         table.add_column(column, justify="left" if column in ("service", "operation") else "right")

@@ -44,8 +44,19 @@ def test_each_account_is_asked_once_and_only_its_disabled_regions_are_left_out(m
     assert recorder.totals("ListRegions").pages == 2
 
 
-def test_an_account_with_every_configured_region_enabled_is_not_listed(aws):
-    assert regions_not_enabled(hook(), [OWN_ACCOUNT, MEMBER_ACCOUNT], ["us-east-1", "eu-west-1"]) == {}
+def test_an_account_with_every_configured_region_enabled_is_not_listed(member_opted_in):
+    assert regions_not_enabled(hook(), [OWN_ACCOUNT, member_opted_in], ["us-east-1", OPT_IN]) == {
+        OWN_ACCOUNT: {OPT_IN: "DISABLED"}
+    }
+
+
+def test_regions_aws_enables_by_default_need_no_request(aws):
+    # AWS enables every Region launched before March 2019 in every account, for good
+    recorder = ApiCallRecorder(task="test")
+    assert (
+        regions_not_enabled(hook(recorder), [OWN_ACCOUNT, MEMBER_ACCOUNT], ["us-east-1", "eu-west-1"]) == {}
+    )
+    assert recorder.totals("ListRegions").calls == 0
 
 
 def test_the_plan_never_holds_a_region_the_account_has_not_enabled(member_opted_in):

@@ -514,6 +514,17 @@ class LocalAirflow:
             if not page or len(runs) >= payload["total_entries"]:
                 return runs
 
+    def task_instances(self, run_id: str, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
+        """Every task instance of one run (mapped ones one per map index), as the REST API gives them."""
+        instances: list[dict[str, Any]] = []
+        while True:
+            payload = self._get(
+                f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=100, offset=len(instances)
+            )
+            instances.extend(payload["task_instances"])
+            if not payload["task_instances"] or len(instances) >= payload["total_entries"]:
+                return instances
+
     def wait_for_runs(
         self,
         dag_id: str = DAG_ID,

@@ -35,6 +35,9 @@ DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
     "resourcegroupstaggingapi": RateLimit(rate=5, burst=10),
     "sts": RateLimit(rate=10, burst=20),
     "ce": RateLimit(rate=1, burst=5),
+    # Account Management's quota: ListRegions 5 per second (burst 5) per caller account, all of
+    # a run's region discovery in one bucket.
+    "account": RateLimit(rate=5, burst=5),
 }
 FALLBACK_RATE_LIMIT = RateLimit(rate=10, burst=20)
 

@@ -1,12 +1,13 @@
 """Which of the configured Regions each account has enabled: a Region an account has not opted
 into is never called there.
 
-Asked once per run, from the connection's account, of AWS Account Management (``ListRegions``,
-every Region with its opt-in status in one request): for the connection's own account without
-``AccountId``, for every other account with it. Naming another account needs the management
-account or a delegated administrator, with trusted access for Account Management enabled in
-Organizations; ``TAG_COMPLIANCE_REGION_DISCOVERY=false`` plans every configured Region in every
-account instead.
+Asked once per run, only when an opt-in Region is configured (the older ones are enabled in every
+account), from the connection's account, of AWS Account Management (``ListRegions``: every Region
+with its opt-in status in one request, at most 5 requests a second, its quota): for the
+connection's own account without ``AccountId``, for every other account with it. Naming another
+account needs the management account or a delegated administrator, with trusted access for
+Account Management enabled in Organizations; ``TAG_COMPLIANCE_REGION_DISCOVERY=false`` plans every
+configured Region in every account instead.
 """
 
 from __future__ import annotations
@@ -26,6 +27,29 @@ log = logging.getLogger(__name__)
 ACCOUNT_MANAGEMENT = "account"
 ACCOUNT_MANAGEMENT_REGION = "us-east-1"  # Account Management has one endpoint
 LIST_REGIONS_PAGE = 50  # MaxResults 1-50: every Region in one request
+# The Regions AWS launched before 20 March 2019 are enabled in every account and cannot be
+# disabled; every later one is opt-in. Only an opt-in Region needs asking about.
+ENABLED_BY_DEFAULT = frozenset(
+    {
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "ca-central-1",
+        "sa-east-1",
+        "eu-central-1",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "eu-north-1",
+        "ap-south-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-southeast-1",
+        "ap-southeast-2",
+    }
+)
 USABLE = frozenset({"ENABLED", "ENABLED_BY_DEFAULT"})
 NOT_LISTED = "NOT_LISTED"  # a configured Region ListRegions does not know in that account
 NOT_ALLOWED = frozenset({"AccessDeniedException", "AccessDenied"})
@@ -39,9 +63,13 @@ def regions_not_enabled(
     hook: TagComplianceAwsHook, accounts: Iterable[str], regions: Iterable[str], threads: int = 8
 ) -> dict[str, dict[str, str]]:
     """Per account, the configured ``regions`` it has not enabled, with their opt-in status
-    (``DISABLED``, ``ENABLING``...); accounts that have every one of them enabled are left out."""
+    (``DISABLED``, ``ENABLING``...); accounts that have every one of them enabled are left out.
+    No request at all when every configured Region is one AWS enables by default."""
+    accounts = list(accounts)
+    regions = [region for region in regions if region not in ENABLED_BY_DEFAULT]
+    if not accounts or not regions:
+        return {}
     own = hook.own_account_id
-    accounts, regions = list(accounts), list(regions)
     client = hook.client_for(own, ACCOUNT_MANAGEMENT_REGION, ACCOUNT_MANAGEMENT)
 
     def statuses(account: str) -> dict[str, str]:
@@ -59,8 +87,6 @@ def regions_not_enabled(
         except AwsCollectionError as exc:
             raise _explained(exc, own, account) from exc
 
-    if not accounts:
-        return {}
     with ThreadPoolExecutor(min(threads, len(accounts)), thread_name_prefix="regions") as pool:
         listed = dict(zip(accounts, pool.map(statuses, accounts), strict=True))
     not_enabled = {
