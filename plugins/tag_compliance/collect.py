@@ -9,6 +9,7 @@ neither read from an older snapshot nor taken as absent.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections import Counter
@@ -162,10 +163,21 @@ def not_enabled_outcomes(
 
 
 def chunks(targets: list[dict[str, str]], per_chunk: int, most: int) -> list[list[dict[str, str]]]:
-    """``targets`` dealt round-robin into as many chunks as it takes to give each ``per_chunk`` of
-    them (a task instance's threads), but never more than ``most``."""
+    """``targets`` in as many chunks as it takes to give each ``per_chunk`` of them (a task
+    instance's threads), but never more than ``most``: an account's targets stay together, so
+    its role is assumed by one task instance (one ``AssumeRole`` per account and run, not one per
+    region), each account going to the chunk with the fewest targets so far."""
     count = min(math.ceil(len(targets) / per_chunk), most)
-    return [targets[start::count] for start in range(count)]
+    by_account: dict[str, list[dict[str, str]]] = {}
+    for target in targets:
+        by_account.setdefault(target["account_id"], []).append(target)
+    dealt: list[list[dict[str, str]]] = [[] for _ in range(count)]
+    smallest = [(0, index) for index in range(count)]  # (targets so far, chunk): a heap
+    for account_targets in by_account.values():
+        size, index = heapq.heappop(smallest)
+        dealt[index].extend(account_targets)
+        heapq.heappush(smallest, (size + len(account_targets), index))
+    return [chunk for chunk in dealt if chunk]
 
 
 def plan_collection(
