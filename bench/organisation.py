@@ -53,10 +53,8 @@ def seed(endpoint: str, accounts: int = ACCOUNTS, broken_accounts: int = BROKEN)
     import boto3
     from botocore.config import Config
 
-    from tag_compliance.config import MEMBER_POLICY_FILE
-    from tag_compliance.sandbox.estate import ROLE_NAME
     from tag_compliance.sandbox.moto_main import ORGANIZATION_ACCESS_ROLE
-    from tag_compliance.sandbox.seed import MEMBER_POLICY_NAME, _create_role
+    from tag_compliance.sandbox.seed import install_member_role
 
     started = time.perf_counter()
     session = boto3.session.Session(**FAKE)
@@ -93,13 +91,7 @@ def seed(endpoint: str, accounts: int = ACCOUNTS, broken_accounts: int = BROKEN)
     def prepare(account: str) -> None:
         credentials = FAKE if account == management else as_admin(account)
         if account not in broken and account != management:
-            iam = client("iam", **credentials)
-            _create_role(iam, ROLE_NAME, {"AWS": f"arn:aws:iam::{management}:root"})
-            iam.put_role_policy(
-                RoleName=ROLE_NAME,
-                PolicyName=MEMBER_POLICY_NAME,
-                PolicyDocument=MEMBER_POLICY_FILE.read_text(),
-            )
+            install_member_role(client("iam", **credentials), management)
         for region in REGIONS:
             sqs = client("sqs", region, **credentials)
             for n in range(QUEUES):

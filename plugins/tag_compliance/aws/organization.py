@@ -26,9 +26,8 @@ log = logging.getLogger(__name__)
 
 ORGANIZATIONS = "organizations"
 ORGANIZATIONS_REGION = "us-east-1"  # Organizations has one endpoint
-ORGANIZATIONS_PAGE = (
-    20  # MaxResults 1-20 for ListRoots, ListAccountsForParent, ListOrganizationalUnitsForParent
-)
+# MaxResults is 1-20 for ListRoots, ListAccountsForParent and ListOrganizationalUnitsForParent.
+ORGANIZATIONS_PAGE = 20
 NOT_IN_AN_ORGANIZATION = "AWSOrganizationsNotInUseException"
 UNKNOWN_PARENT = frozenset({"ParentNotFoundException", "OrganizationalUnitNotFoundException"})
 NOT_ALLOWED = frozenset({"AccessDeniedException", "AccessDenied"})

@@ -144,13 +144,7 @@ class Seeder:
         """The pipeline's read-only role in a member account, made through Organizations' access
         role; the seeder then works in the account as that role."""
         self._set_credentials(account, self._assume(account, ORGANIZATION_ACCESS_ROLE))
-        iam = self.client(account, "iam", S3_HOME_REGION)
-        _create_role(iam, ROLE_NAME, {"AWS": f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"})
-        iam.put_role_policy(
-            RoleName=ROLE_NAME,
-            PolicyName=MEMBER_POLICY_NAME,
-            PolicyDocument=MEMBER_POLICY_FILE.read_text(),  # the published one, as in production
-        )
+        install_member_role(self.client(account, "iam", S3_HOME_REGION), MANAGEMENT_ACCOUNT)
         self._set_credentials(account, self._assume(account))
         identity = self.client(account, "sts", S3_HOME_REGION).get_caller_identity()
         if identity["Account"] != account:
@@ -617,6 +611,15 @@ def _tag_dict(tags: list[dict[str, str]]) -> dict[str, str]:
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def install_member_role(iam: Any, management_account: str) -> None:
+    """The pipeline's read-only role in the account ``iam`` works in, trusting the management
+    account, with the published member policy (as in production)."""
+    _create_role(iam, ROLE_NAME, {"AWS": f"arn:aws:iam::{management_account}:root"})
+    iam.put_role_policy(
+        RoleName=ROLE_NAME, PolicyName=MEMBER_POLICY_NAME, PolicyDocument=MEMBER_POLICY_FILE.read_text()
+    )
 
 
 def _create_role(iam: Any, name: str, principal: dict[str, str]) -> str:
