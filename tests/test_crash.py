@@ -395,6 +395,6 @@ def test_the_sweep_removes_old_strays_and_keeps_young_ones_and_committed_files(t
     for path in (old_stray, old_temporary):
         os.utime(path, (an_hour_ago, an_hour_ago))
     deleted = lake.sweep(tmp_path, older_than=timedelta(minutes=30))
-    assert sorted(deleted) == sorted([old_stray, old_temporary])
+    assert sorted(deleted) == sorted(str(path) for path in (old_stray, old_temporary))
     assert sorted(day.rglob("*.parquet")) == sorted([*committed, young_stray])
     assert lake.sweep(tmp_path) == []  # the default grace: far longer than any task may run

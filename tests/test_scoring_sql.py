@@ -248,7 +248,7 @@ def test_score_result_counts(tmp_path: Path) -> None:
         "violations",
     ]
     assert result.exempted_violations == 0
-    assert all(path.is_file() for path in result.files.values())
+    assert all(Path(path).is_file() for path in result.files.values())
 
 
 def test_rerun_replaces_results(tmp_path: Path) -> None:

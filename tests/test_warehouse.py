@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from tag_compliance.warehouse import (
     QueryRefusedError,
     check_select_only,
     connect_read_only,
-    lake_root_of,
     lake_roots,
     publish_warehouse,
     view_columns,
@@ -353,7 +353,8 @@ def test_the_read_only_connection_is_locked_down_by_duckdb_itself(
         # The lake roots as a whole (the views' and TAG_COMPLIANCE_LAKE), not each dataset.
         (allowed,) = con.execute("SELECT current_setting('allowed_directories')").fetchone()
         lake_dirs = [path for path in allowed if not path.endswith(".tmp/")]
-        assert sorted(lake_dirs) == sorted([f"{lake_root.resolve()}/", f"{tmp_path / 'configured-lake'}/"])
+        # the published lake only: TAG_COMPLIANCE_LAKE is a fallback for a lake that is not there
+        assert lake_dirs == [f"{lake_root.resolve()}/"]
         assert con.execute("SELECT count(*) FROM resources").fetchone() == (10,)
         for sql in (
             f"SELECT * FROM read_csv('{outside}')",
@@ -400,19 +401,30 @@ def test_the_lockdown_coexists_with_other_connections_to_the_file(lake_root: Pat
         assert plain.execute(f"SELECT * FROM read_csv('{outside}')").fetchall() == [("hunter2",)]
 
 
-def test_lake_roots_come_from_the_views_and_the_settings(
+def test_the_lake_is_resolved_when_the_warehouse_is_opened(
     lake_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TAG_COMPLIANCE_LAKE", str(tmp_path / "configured"))
+    """The views read the lake a reader names; else the one published from while it exists; else
+    TAG_COMPLIANCE_LAKE: a warehouse file copied to a machine where the lake lives elsewhere opens."""
     warehouse = tmp_path / "warehouse.duckdb"
     publish_warehouse(lake_root, warehouse)
-    with duckdb.connect(str(warehouse)) as con:
-        assert lake_roots(con) == sorted([lake_root.resolve(), tmp_path / "configured"])
-    assert lake_root_of("resources", "/data/lake/resources/**/*.parquet") == Path("/data/lake")
-    assert lake_root_of("resources", "/data/lake/costs/**/*.parquet") is None
-    assert lake_root_of("resources", "lake/resources/**/*.parquet") is None  # relative: not a root
-    # A view claiming the file system's root as its lake does not open the whole disk.
-    assert lake_root_of("resources", "/resources/**/*.parquet") is None
+    with connect_read_only(warehouse) as con:
+        assert lake_roots(con) == [str(lake_root.resolve())]
+        published = con.execute("SELECT count(*) FROM resources").fetchone()
+    moved = tmp_path / "moved" / "lake"
+    moved.parent.mkdir()
+    shutil.copytree(lake_root, moved)
+    shutil.rmtree(lake_root)  # the published lake is gone from this machine
+    with connect_read_only(warehouse, lake_root=moved) as con:  # named: that lake
+        assert lake_roots(con) == [str(moved)]
+        assert con.execute("SELECT count(*) FROM resources").fetchone() == published
+    copied = tmp_path / "elsewhere" / "warehouse.duckdb"
+    copied.parent.mkdir()
+    shutil.copy(warehouse, copied)
+    monkeypatch.setenv("TAG_COMPLIANCE_LAKE", str(moved))
+    with connect_read_only(copied) as con:
+        assert lake_roots(con) == [str(moved)]
+        assert con.execute("SELECT count(*) FROM resources").fetchone() == published
 
 
 def test_check_select_only_lets_read_queries_through() -> None:

@@ -10,8 +10,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from tag_compliance import lake
 
 COLLECTED, FAILED = "collected", "failed"
@@ -69,8 +67,8 @@ def status_rows(lake_root: Path, snapshot: lake.Commit) -> list[dict[str, Any]]:
     """The ``collection_status`` rows a snapshot commit lists (none before that dataset existed)."""
     return [
         row
-        for path in snapshot.paths(lake_root, lake.COLLECTION_STATUS)
-        for row in pq.read_table(path, columns=list(STATUS_COLUMNS)).to_pylist()
+        for file in sorted(snapshot.files_of(lake.COLLECTION_STATUS), key=lambda file: file.path)
+        for row in lake.read_data_file(lake_root, file, STATUS_COLUMNS).to_pylist()
     ]
 
 

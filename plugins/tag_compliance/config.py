@@ -18,6 +18,8 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tag_compliance import storage
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INCLUDE_DIR = REPO_ROOT / "include"
 SQL_DIR = INCLUDE_DIR / "sql"
@@ -67,7 +69,16 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    lake: Path = Field(default=REPO_ROOT / "data" / "lake", description="Root of the Parquet lake.")
+    lake: Path | str = Field(
+        default=REPO_ROOT / "data" / "lake",
+        description="Root of the Parquet lake: a local directory, or s3://bucket/prefix on any S3-compatible "
+        "endpoint (reached through the lake_conn_id connection).",
+    )
+    lake_conn_id: str | None = Field(
+        default=None,
+        description="Airflow AWS connection whose credentials and endpoint (endpoint_url, or "
+        "service_config.s3.endpoint_url) reach an s3:// lake; unset means aws_conn_id.",
+    )
     warehouse: Path = Field(
         default=REPO_ROOT / "data" / "warehouse.duckdb", description="DuckDB file holding the views."
     )
@@ -221,9 +232,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{region!r} is not an AWS region name like us-east-1 or eu-west-2")
         return regions
 
-    @field_validator("lake")
+    @field_validator("lake", mode="before")
     @classmethod
-    def _lake_is_a_directory(cls, lake: Path) -> Path:
+    def _lake_is_a_directory(cls, lake: object) -> Path | str:
+        if storage.is_remote(str(lake)):
+            bucket, prefix = storage.parse_s3_root(str(lake))
+            return f"{storage.S3_SCHEME}{bucket}" + (f"/{prefix}" if prefix else "")
+        lake = Path(str(lake)) if not isinstance(lake, Path) else lake
         if lake.exists() and not lake.is_dir():
             raise ValueError(f"{str(lake)!r} is a file; the lake is a directory (it is created if missing)")
         return lake

@@ -179,14 +179,13 @@ def refresh(
     histories: tuple[DailyHistory, ...] = HISTORIES,
 ) -> Refreshed:
     """Bring every day of the precomputed histories up to date with the lake; see the module."""
-    lake_root = Path(lake_root)
     limits = limits or EngineLimits()
     computed: dict[str, list[date]] = {}
     emptied: dict[str, list[date]] = {}
     with tempfile.TemporaryDirectory(prefix="tag-compliance-spill-") as spill:
 
         def connection() -> duckdb.DuckDBPyConnection:
-            return connect(replace(limits, temp_directory=limits.temp_directory or Path(spill)))
+            return connect(replace(limits, temp_directory=limits.temp_directory or Path(spill)), lake_root)
 
         for history in histories:
             sql = load_sql(history.sql, sql_dir)

@@ -14,14 +14,14 @@ see, so they see the previous complete state or the new complete state, never a 
 lists are deleted right after it; files of writers killed before their commit are deleted by the
 next writer of the same partition, and by ``sweep`` once they are older than any task can run.
 Nothing here renames a directory: the same protocol works on object storage, where one object
-is replaced atomically but there is no rename.
+is replaced atomically but there is no rename (``storage.LakeLocation.replace`` is a server-side
+copy there). Every function takes the lake's root as a local path or ``s3://bucket/prefix``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import threading
 import uuid
@@ -33,6 +33,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from tag_compliance import storage
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ class Dataset:
     view_order: tuple[str, ...] = ()
 
     def partition_dir(self, root: Path, partition: Mapping[str, object]) -> Path:
+        """The partition's directory of a local lake."""
+        return Path(root) / self.name / self.partition_path(partition)
+
+    def partition_path(self, partition: Mapping[str, object]) -> str:
+        """The partition's hive path below the dataset, e.g. ``snapshot_date=2026-11-20/region=...``."""
         missing = [key for key in self.partition_keys if key not in partition]
         extra = sorted(set(partition) - set(self.partition_keys))
         if missing or extra:
@@ -61,13 +68,13 @@ class Dataset:
                 f"dataset {self.name!r}: partition must have keys {list(self.partition_keys)}, "
                 f"missing {missing}, unexpected {extra}"
             )
-        path = Path(root) / self.name
+        parts = []
         for key in self.partition_keys:
             value = _partition_value(partition[key])
             if not value or "/" in value or value.startswith("."):
                 raise ValueError(f"dataset {self.name!r}: bad partition value {key}={value!r}")
-            path /= f"{key}={value}"
-        return path
+            parts.append(f"{key}={value}")
+        return "/".join(parts)
 
     def empty_table(self) -> pa.Table:
         return self.schema.empty_table()
@@ -430,20 +437,28 @@ def conform(dataset: Dataset, table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=dataset.schema)
 
 
-def _write_parquet_atomically(table: pa.Table, final: Path) -> None:
-    """Write under a hidden temporary name in the final directory, then rename into place: a
+def _write_parquet_atomically(table: pa.Table, location: storage.LakeLocation, final: str) -> None:
+    """Write under a hidden temporary name in the final directory, then move into place: a
     reader (or a crash) never sees half a file. Readers and globs skip names starting with '.'."""
-    _write_batches_atomically(iter([table]), table.schema, final)
+    _write_batches_atomically(iter([table]), table.schema, location, final)
 
 
-def _write_batches_atomically(tables: Iterator[pa.Table], schema: pa.Schema, final: Path) -> int:
+def _write_batches_atomically(
+    tables: Iterator[pa.Table], schema: pa.Schema, location: storage.LakeLocation, final: str
+) -> int:
     """``_write_parquet_atomically`` for data that arrives in pieces (a streamed query result),
-    so a large output is never whole in memory; returns the rows written."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f"{TEMPORARY_PREFIX}{final.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
+    so a large output is never whole in memory; returns the rows written.
+
+    On object storage the upload itself is invisible until complete, but a writer that fails
+    half-way would still close (and so publish) a truncated file under its name: the temporary
+    name keeps that away from readers there too."""
+    directory, _, name = final.rpartition("/")
+    temporary = f"{directory}/{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
+    location.make_parent(final)
+    filesystem, path = location.arrow(temporary)
     rows, pending = 0, []
     try:
-        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(path, schema, compression="zstd", filesystem=filesystem) as writer:
             for table in tables:  # small batches are gathered: one row group each would be many
                 pending.append(table)
                 rows += table.num_rows
@@ -452,9 +467,9 @@ def _write_batches_atomically(tables: Iterator[pa.Table], schema: pa.Schema, fin
                     pending = []
             if pending:
                 writer.write_table(pa.concat_tables(pending))
-        os.replace(temporary, final)
+        location.replace(temporary, final)
     finally:
-        temporary.unlink(missing_ok=True)
+        location.delete(temporary)
     return rows
 
 
@@ -487,30 +502,41 @@ def write_partition(
             f"{COMMITTED_DATASETS[dataset.name].name!r}: use write_data_file() and commit()"
         )
     table = conform(dataset, table)
-    final = dataset.partition_dir(root, partition) / f"{part}.parquet"
-    if final.parent.is_dir():  # the file's only writer: an earlier, killed attempt's temporaries go
-        for leftover in final.parent.glob(f"{TEMPORARY_PREFIX}{final.name}.*{TEMPORARY_SUFFIX}"):
-            leftover.unlink(missing_ok=True)
-    _write_parquet_atomically(table, final)
-    return final
+    location = storage.locate(root)
+    directory = f"{dataset.name}/{dataset.partition_path(partition)}"
+    name = f"{part}.parquet"
+    for leftover, _ in location.files_below(directory):  # its only writer: a killed attempt's temporaries go
+        if leftover.rpartition("/")[2].startswith(f"{TEMPORARY_PREFIX}{name}.") and _is_temporary(leftover):
+            location.delete(leftover)
+    _write_parquet_atomically(table, location, f"{directory}/{name}")
+    return location.url(f"{directory}/{name}")
 
 
 def dataset_glob(root: Path, dataset: Dataset | str) -> str:
     """Glob of every data file of a dataset, for DuckDB's read_parquet (committed or not: a
     reader of a committed dataset must also filter on its commits, see ``CommitUnit``)."""
+    return storage.locate(root).url(files_pattern(dataset))
+
+
+def files_pattern(dataset: Dataset | str) -> str:
+    """``dataset_glob`` relative to the lake's root."""
     name = dataset if isinstance(dataset, str) else dataset.name
-    return str(Path(root) / name / "**" / "*.parquet")
+    return f"{name}/**/*.parquet"
 
 
 def has_files(root: Path, dataset: Dataset | str, partition_prefix: str = "") -> bool:
     """Whether a dataset (not written in commits) has a visible file under the prefix."""
     name = dataset if isinstance(dataset, str) else dataset.name
-    base = Path(root) / name / partition_prefix
-    return base.exists() and any(not _is_hidden(path, base) for path in base.rglob("*.parquet"))
+    base = f"{name}/{partition_prefix}".rstrip("/")
+    return any(
+        path.endswith(".parquet") and not _is_hidden(path, base)
+        for path, _ in storage.locate(root).files_below(base)
+    )
 
 
-def _is_hidden(path: Path, below: Path) -> bool:
-    return any(part.startswith(TEMPORARY_PREFIX) for part in path.relative_to(below).parts)
+def _is_hidden(path: str, below: str) -> bool:
+    """Whether a path (relative to the lake) has a hidden part below ``below``."""
+    return any(part.startswith(TEMPORARY_PREFIX) for part in path.removeprefix(below).split("/") if part)
 
 
 # --- commits ---------------------------------------------------------------------------------
@@ -534,12 +560,21 @@ class CommitUnit:
     datasets: tuple[Dataset, ...]
     partial: bool = False
 
-    def commit_path(self, root: Path, key_value: date) -> Path:
-        return Path(root) / COMMITS_DIR / self.name / f"{self.key}={_partition_value(key_value)}.parquet"
+    def commit_file(self, key_value: date) -> str:
+        """The commit file of one key, relative to the lake's root."""
+        return f"{COMMITS_DIR}/{self.name}/{self.key}={_partition_value(key_value)}.parquet"
 
-    def commits_glob(self, root: Path) -> str:
+    def commit_path(self, root: Path | str, key_value: date) -> str:
+        return storage.locate(root).url(self.commit_file(key_value))
+
+    def commits_glob(self, root: Path | str) -> str:
         """Glob of this unit's commit files, for DuckDB's read_parquet (hidden temporaries excluded)."""
-        return str(Path(root) / COMMITS_DIR / self.name / f"{self.key}=*.parquet")
+        return storage.locate(root).url(self.commits_pattern)
+
+    @property
+    def commits_pattern(self) -> str:
+        """``commits_glob`` relative to the lake's root."""
+        return f"{COMMITS_DIR}/{self.name}/{self.key}=*.parquet"
 
 
 # A collected inventory snapshot: the file of every planned (account, region, service) target
@@ -628,14 +663,15 @@ class Commit:
         name = dataset if isinstance(dataset, str) else dataset.name
         return [file for file in self.files if file.dataset == name]
 
-    def paths(self, root: Path, dataset: Dataset | str | None = None) -> list[str]:
-        """Absolute paths of the committed files (of one dataset), in a stable order."""
+    def paths(self, root: Path | str, dataset: Dataset | str | None = None) -> list[str]:
+        """Paths of the committed files (of one dataset) as DuckDB reads them, in a stable order."""
         files = self.files if dataset is None else self.files_of(dataset)
-        return sorted(str(Path(root) / file.path) for file in files)
+        location = storage.locate(root)
+        return sorted(location.url(file.path) for file in files)
 
 
 def _partition_path(dataset: Dataset, partition: Mapping[str, object]) -> str:
-    return dataset.partition_dir(Path(), partition).relative_to(dataset.name).as_posix()
+    return dataset.partition_path(partition)
 
 
 def write_data_file(
@@ -654,7 +690,7 @@ def write_data_file(
     tables = (conform(dataset, pa.Table.from_batches([batch])) for batch in batches)
     partition_path = _partition_path(dataset, partition)
     relative = f"{dataset.name}/{partition_path}/part-{run_id}.parquet"
-    rows = _write_batches_atomically(tables, dataset.schema, Path(root) / relative)
+    rows = _write_batches_atomically(tables, dataset.schema, storage.locate(root), relative)
     return DataFile(dataset.name, partition_path, relative, rows)
 
 
@@ -701,11 +737,17 @@ def _read_ahead(reader: pa.RecordBatchReader, depth: int = READ_AHEAD_BATCHES) -
         producer.join()
 
 
+def read_data_file(root: Path | str, file: DataFile, columns: Sequence[str] | None = None) -> pa.Table:
+    """One committed file's rows (partition keys are in its path, not in the file)."""
+    filesystem, path = storage.locate(root).arrow(file.path)
+    return pq.read_table(path, columns=list(columns) if columns else None, filesystem=filesystem)
+
+
 def read_commit(root: Path, unit: CommitUnit, key_value: date) -> Commit | None:
     """The current commit of one key, or None when that key was never committed."""
-    path = unit.commit_path(root, key_value)
+    filesystem, path = storage.locate(root).arrow(unit.commit_file(key_value))
     try:
-        rows = pq.read_table(path, schema=COMMIT_SCHEMA).to_pylist()
+        rows = pq.read_table(path, schema=COMMIT_SCHEMA, filesystem=filesystem).to_pylist()
     except FileNotFoundError:
         return None
     first = rows[0]
@@ -725,13 +767,13 @@ def read_commit(root: Path, unit: CommitUnit, key_value: date) -> Commit | None:
 
 def committed_keys(root: Path, unit: CommitUnit) -> list[date]:
     """Every key value of the unit that has a commit, in order."""
-    directory = Path(root) / COMMITS_DIR / unit.name
-    if not directory.is_dir():
-        return []
     keys = []
-    for path in directory.glob(f"{unit.key}=*.parquet"):
+    for path, _ in storage.locate(root).files_below(f"{COMMITS_DIR}/{unit.name}"):
+        name = path.rpartition("/")[2]
+        if not (name.startswith(f"{unit.key}=") and name.endswith(".parquet")):
+            continue
         try:
-            keys.append(date.fromisoformat(path.name.removeprefix(f"{unit.key}=").removesuffix(".parquet")))
+            keys.append(date.fromisoformat(name.removeprefix(f"{unit.key}=").removesuffix(".parquet")))
         except ValueError:
             continue
     return sorted(keys)
@@ -755,7 +797,7 @@ def _check_files(root: Path, unit: CommitUnit, key_value: date, files: Sequence[
         if (file.dataset, file.partition) in seen:
             raise CommitError(f"{where}: two files for {file.dataset}/{file.partition}")
         seen.add((file.dataset, file.partition))
-        if not (Path(root) / file.path).is_file():
+        if not storage.locate(root).is_file(file.path):
             raise CommitError(
                 f"{where}: {file.path} does not exist (deleted by another writer "
                 "of the same partition?); nothing was committed"
@@ -777,7 +819,7 @@ def commit(
     ``files`` and ``removed_partitions`` name. Files the new commit no longer lists are deleted
     afterwards (a reader already reading them may fail, but never sees a mix).
     """
-    root = Path(root)
+    location = storage.locate(root)
     _check_files(root, unit, key_value, files)
     previous = read_commit(root, unit, key_value)
     kept: list[DataFile] = []
@@ -794,19 +836,22 @@ def commit(
         {**common, "meta": meta_text}
     ]
     table = pa.Table.from_pylist(rows, schema=COMMIT_SCHEMA)
-    _write_parquet_atomically(table, unit.commit_path(root, key_value))
+    _write_parquet_atomically(table, location, unit.commit_file(key_value))
     if previous is not None:
         still_listed = {file.path for file in new_files}
         for file in previous.files:
             if file.path not in still_listed:
-                (root / file.path).unlink(missing_ok=True)
+                location.delete(file.path)
     log.info("committed %s %s=%s: %d files (run %s)", unit.name, unit.key, key_value, len(new_files), run_id)
     return Commit(unit.name, key_value, run_id, committed_at, tuple(new_files), json.loads(meta_text))
 
 
 def discard_uncommitted(
-    root: Path, unit: CommitUnit, key_value: date, partitions: Iterable[tuple[Dataset, Mapping[str, object]]]
-) -> list[Path]:
+    root: Path | str,
+    unit: CommitUnit,
+    key_value: date,
+    partitions: Iterable[tuple[Dataset, Mapping[str, object]]],
+) -> list[str]:
     """Delete what killed writers left in these partitions: files no commit lists, temporaries.
 
     Called by a writer before it writes the partitions, as their only writer (one task per
@@ -814,17 +859,17 @@ def discard_uncommitted(
     """
     current = read_commit(root, unit, key_value)
     listed = {file.path for file in current.files} if current else set()
+    location = storage.locate(root)
     deleted = []
     for dataset, partition in partitions:
-        directory = dataset.partition_dir(root, partition)
-        if not directory.is_dir():
-            continue
-        for path in directory.iterdir():
-            relative = path.relative_to(root).as_posix()
-            stray_file = path.suffix == ".parquet" and relative not in listed
-            if path.is_file() and (stray_file or _is_temporary(path)):
-                path.unlink(missing_ok=True)
-                deleted.append(path)
+        directory = f"{dataset.name}/{dataset.partition_path(partition)}"
+        for path, _ in location.files_below(directory):
+            if "/" in path.removeprefix(directory + "/"):
+                continue  # a deeper partition's file, not this one's
+            stray_file = path.endswith(".parquet") and path not in listed
+            if stray_file or _is_temporary(path):
+                location.delete(path)
+                deleted.append(location.url(path))
     if deleted:
         log.info("removed %d files left by an earlier, unfinished writer: %s", len(deleted), deleted[:5])
     return deleted
@@ -853,19 +898,17 @@ def write_and_commit(
     return commit(root, unit, key_value, files, run_id, meta, removed_partitions)
 
 
-def _is_temporary(path: Path) -> bool:
-    return path.name.startswith(TEMPORARY_PREFIX) and path.name.endswith(TEMPORARY_SUFFIX)
+def _is_temporary(path: str) -> bool:
+    name = path.rpartition("/")[2]
+    return name.startswith(TEMPORARY_PREFIX) and name.endswith(TEMPORARY_SUFFIX)
 
 
-def _files_below(directory: Path) -> Iterator[Path]:
-    if directory.is_dir():
-        yield from (path for path in directory.rglob("*") if path.is_file())
-
-
-def sweep(root: Path, older_than: timedelta = STRAY_FILE_GRACE, now: datetime | None = None) -> list[Path]:
+def sweep(
+    root: Path | str, older_than: timedelta = STRAY_FILE_GRACE, now: datetime | None = None
+) -> list[str]:
     """Delete every file of a killed writer in the whole lake: uncommitted data files and
     temporaries older than ``older_than`` (younger ones may belong to a writer still running)."""
-    root = Path(root)
+    location = storage.locate(root)
     cutoff = (now or datetime.now(UTC)).timestamp() - older_than.total_seconds()
     deleted = []
     for unit in COMMIT_UNITS:
@@ -875,19 +918,18 @@ def sweep(root: Path, older_than: timedelta = STRAY_FILE_GRACE, now: datetime | 
             for file in (read_commit(root, unit, key_value) or _NO_COMMIT).files
         }
         for dataset in unit.datasets:
-            for path in _files_below(root / dataset.name):
-                relative = path.relative_to(root).as_posix()
-                stray = _is_temporary(path) or (path.suffix == ".parquet" and relative not in listed)
-                if stray and path.stat().st_mtime < cutoff:
-                    path.unlink(missing_ok=True)
-                    deleted.append(path)
-    for directory in (root / COMMITS_DIR, root / API_CALLS.name):
-        for path in _files_below(directory):
-            if _is_temporary(path) and path.stat().st_mtime < cutoff:
-                path.unlink(missing_ok=True)
-                deleted.append(path)
+            for path, modified in location.files_below(dataset.name):
+                stray = _is_temporary(path) or (path.endswith(".parquet") and path not in listed)
+                if stray and modified < cutoff:
+                    location.delete(path)
+                    deleted.append(location.url(path))
+    for directory in (COMMITS_DIR, API_CALLS.name):
+        for path, modified in location.files_below(directory):
+            if _is_temporary(path) and modified < cutoff:
+                location.delete(path)
+                deleted.append(location.url(path))
     if deleted:
-        log.info("swept %d files of killed writers from %s", len(deleted), root)
+        log.info("swept %d files of killed writers from %s", len(deleted), location.root)
     return deleted
 
 
@@ -903,30 +945,27 @@ def adopt_files_without_commits(root: Path) -> list[Commit]:
     Runs once: a lake that has a commit directory is left alone. Without it, readers that
     only read committed files would see nothing of the history such a lake holds.
     """
-    root = Path(root)
-    if (root / COMMITS_DIR).exists():
-        return []
+    location = storage.locate(root)
+    if location.remote or Path(location.url(COMMITS_DIR)).exists():
+        return []  # a lake on object storage was never written without commits
     adopted = []
     for unit in COMMIT_UNITS:
         by_key: dict[date, list[DataFile]] = {}
         for dataset in unit.datasets:
-            directory = root / dataset.name
-            for path in _files_below(directory):
-                if path.suffix != ".parquet" or _is_hidden(path, directory):
+            for path, _ in location.files_below(dataset.name):
+                if not path.endswith(".parquet") or _is_hidden(path, dataset.name):
                     continue
-                partition = path.parent.relative_to(directory).as_posix()
+                partition = path.removeprefix(f"{dataset.name}/").rpartition("/")[0]
                 first = partition.split("/", 1)[0]
                 try:
                     key_value = date.fromisoformat(first.removeprefix(f"{unit.key}="))
                 except ValueError:
                     continue
-                rows = pq.ParquetFile(path).metadata.num_rows
-                by_key.setdefault(key_value, []).append(
-                    DataFile(dataset.name, partition, path.relative_to(root).as_posix(), rows)
-                )
+                rows = pq.ParquetFile(location.url(path)).metadata.num_rows
+                by_key.setdefault(key_value, []).append(DataFile(dataset.name, partition, path, rows))
         for key_value, files in sorted(by_key.items()):
             adopted.append(commit(root, unit, key_value, files, LEGACY_RUN_ID, {"adopted": True}))
-    (root / COMMITS_DIR).mkdir(parents=True, exist_ok=True)
+    Path(location.url(COMMITS_DIR)).mkdir(parents=True, exist_ok=True)
     if adopted:
         log.info("adopted %d units of files written before commits existed in %s", len(adopted), root)
     return adopted

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tag_compliance import lake
+from tag_compliance import lake, storage
 from tag_compliance.aws.collectors import cost_mappings
 from tag_compliance.collection_status import Coverage, snapshot_coverage
 from tag_compliance.config import SQL_DIR, Settings
@@ -164,7 +164,7 @@ class ScoreResult:
     exempted_violations: int = 0
     has_costs: bool = False
     has_resource_costs: bool = False
-    files: dict[str, Path] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
     inventory_as_of: date | None = None
 
 
@@ -335,7 +335,7 @@ def cost_files(lake_root: Path, usage_date: date) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for file in day.files if day else ():
         source = file.partition.rsplit("/", 1)[-1].removeprefix("source=")
-        found.setdefault(source, []).append(str(Path(lake_root) / file.path))
+        found.setdefault(source, []).append(storage.locate(lake_root).url(file.path))
     return {source: sorted(paths) for source, paths in sorted(found.items())}
 
 
@@ -374,12 +374,20 @@ class EngineLimits:
         return cls(settings.duckdb_memory_limit, settings.duckdb_threads)
 
 
-def connect(limits: EngineLimits | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with UTC session time, so timestamps never shift.
+def connect(
+    limits: EngineLimits | None = None, lake_root: Path | str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with UTC session time, so timestamps never shift, that reads the
+    lake at ``lake_root`` (on object storage too).
 
     Insertion order is not preserved: every output that has an order says so with ORDER BY,
     and DuckDB then needs far less memory for large intermediate results."""
-    config: dict[str, str | int | bool] = {"preserve_insertion_order": False}
+    config: dict[str, str | int | bool] = {
+        "preserve_insertion_order": False,
+        # never a download: an s3:// path is read through the lake's registered filesystem
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
     limits = limits or EngineLimits()
     if limits.memory_limit is not None:
         config["memory_limit"] = limits.memory_limit
@@ -389,7 +397,7 @@ def connect(limits: EngineLimits | None = None) -> duckdb.DuckDBPyConnection:
         config["temp_directory"] = str(limits.temp_directory)
     con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
-    return con
+    return con if lake_root is None else storage.locate(lake_root).register(con)
 
 
 def register_snapshot(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
@@ -435,7 +443,6 @@ def score_snapshot(
     ``inventory_as_of``. An inventory after ``snapshot_date`` is refused (ValueError): a day is
     never scored with resources seen later.
     """
-    lake_root = Path(lake_root)
     inventory_as_of = snapshot_date if inventory_as_of is None else inventory_as_of
     if inventory_as_of > snapshot_date:
         raise ValueError(
@@ -450,8 +457,8 @@ def score_snapshot(
             else f"inventory {inventory_as_of.isoformat()} (to score snapshot {snapshot_date.isoformat()})"
         )
         raise SnapshotNotFoundError(
-            f"no resources for {scoring} in lake {lake_root.resolve()} (no committed snapshot "
-            f"{lake.SNAPSHOT.commit_path(Path(), inventory_as_of)}; an inventory whose collection did not "
+            f"no resources for {scoring} in lake {storage.locate(lake_root).root} (no committed snapshot "
+            f"{lake.SNAPSHOT.commit_file(inventory_as_of)}; an inventory whose collection did not "
             "finish is never scored): run the inventory for that date first"
         )
     # The day's five outputs become visible together, in one commit, with one policy version;
@@ -460,7 +467,7 @@ def score_snapshot(
     limits = limits or EngineLimits()
     with (
         tempfile.TemporaryDirectory(prefix="tag-compliance-spill-") as spill,
-        connect(replace(limits, temp_directory=limits.temp_directory or Path(spill))) as con,
+        connect(replace(limits, temp_directory=limits.temp_directory or Path(spill)), lake_root) as con,
     ):
         register_snapshot(con, files)
         costs = read_day_costs(con, lake_root, snapshot_date)
@@ -477,7 +484,7 @@ def score_snapshot(
             ),
             meta={"policy_version": policy.version, "inventory_as_of": inventory_as_of.isoformat()},
         )
-    written = {name: Path(scored.paths(lake_root, dataset)[0]) for name, dataset in OUTPUTS.items()}
+    written = {name: scored.paths(lake_root, dataset)[0] for name, dataset in OUTPUTS.items()}
     rows = {file.dataset: file.rows for file in scored.files}
     return ScoreResult(
         snapshot_date=snapshot_date,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from tag_compliance import history, lake
+from tag_compliance import history, lake, storage
 from tag_compliance.config import SQL_DIR, get_settings
 from tag_compliance.scoring import EngineLimits
 
@@ -430,10 +430,13 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
     of costs as its last commit left it, never a writer's files before their commit. DuckDB
     prunes the other files before reading them (a dynamic filter on ``filename``).
 
-    Views cannot take bind parameters, so the absolute lake path is quoted as a literal
-    here; it comes from settings, never from policy or tag data.
+    Every path is the lake's root, resolved when the view is queried (``lake_expression``:
+    the ``tag_compliance_lake`` variable ``connect_read_only`` sets, else the root it was
+    published from), then the path below it: the file opens wherever the lake is reachable from.
+    The published root is quoted as a literal; it comes from settings, never from policy or tag data.
     """
-    lake_root = Path(lake_root).resolve()
+    location = storage.locate(lake_root)
+    lake_root = location.root
     columns = view_columns(dataset)
     typed_nulls = ", ".join(
         f"CAST(NULL AS {duckdb_type}) AS {_identifier(name)}" for name, duckdb_type in columns
@@ -455,14 +458,15 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
     select_list = ",\n    ".join(
         f"CAST({_identifier(name)} AS {duckdb_type}) AS {_identifier(name)}" for name, duckdb_type in columns
     )
-    files = _literal(lake.dataset_glob(lake_root, dataset))
+    root = lake_expression(lake_root)
+    files = f"{root} || {_literal('/' + lake.files_pattern(dataset))}"
     filename, filename_null, committed = "", "", ""
     if unit is not None:
         filename, filename_null = ", filename = true", ", CAST(NULL AS VARCHAR) AS filename"
-        root_prefix, commits = _literal(str(lake_root) + "/"), _literal(unit.commits_glob(lake_root))
+        commits = f"{root} || {_literal('/' + unit.commits_pattern)}"
         committed = (
             "\nWHERE lake_files.filename IN (\n"
-            f"    SELECT {root_prefix} || path FROM read_parquet({commits})\n"
+            f"    SELECT {root} || '/' || path FROM read_parquet({commits})\n"
             f"    WHERE dataset = {_literal(dataset.name)})"
         )
     source = (
@@ -476,6 +480,15 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
     order = f"\nORDER BY {', '.join(dataset.view_order)}" if dataset.view_order else ""
     view = f"CREATE VIEW {_identifier(dataset.name)} AS\nSELECT\n    {select_list}\nFROM {source}"
     return f"{view}{committed}{order}"
+
+
+LAKE_VARIABLE = "tag_compliance_lake"
+
+
+def lake_expression(published_root: str) -> str:
+    """SQL for the lake's root as a view reads it: the reader's ``tag_compliance_lake`` variable,
+    else the root the warehouse was published from."""
+    return f"coalesce(getvariable({_literal(LAKE_VARIABLE)}), {_literal(published_root)})"
 
 
 def derived_view_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
@@ -563,7 +576,8 @@ def publish_warehouse(
     to replace a warehouse showing days the lake no longer has, unless ``allow_missing_days``;
     then the lake is left as it was too.
     """
-    lake_root = Path(lake_root).resolve()
+    location = storage.locate(lake_root)
+    lake_root = location.root
     warehouse_path = Path(warehouse_path).resolve()
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(warehouse_path)
@@ -576,7 +590,7 @@ def publish_warehouse(
     temporary_wal = temporary.with_name(temporary.name + ".wal")
     views = []
     try:
-        with duckdb.connect(str(temporary)) as con:
+        with location.register(duckdb.connect(str(temporary), config=_CONNECT_CONFIG)) as con:
             for dataset in lake.DATASETS.values():
                 con.execute(view_sql(lake_root, dataset))
                 views.append(dataset.name)
@@ -586,7 +600,7 @@ def publish_warehouse(
             con.execute(
                 f"CREATE TABLE {PUBLICATION_TABLE} AS SELECT $lake AS lake, now() AS published_at, "
                 "$scored::DATE[] AS scored_dates, $snapshots::DATE[] AS snapshot_dates",
-                {"lake": str(lake_root), "scored": sorted(scored), "snapshots": sorted(snapshots)},
+                {"lake": lake_root, "scored": sorted(scored), "snapshots": sorted(snapshots)},
             )
             con.execute("CHECKPOINT")
         # A WAL left by a crashed writer of the old file would be replayed onto the new one.
@@ -604,42 +618,44 @@ def publish_warehouse(
 # only once it runs).
 _CONNECT_CONFIG = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
 WAREHOUSE_ALIAS = "warehouse"
-_READ_PARQUET_PATH = re.compile(r"read_parquet\(\s*'((?:[^']|'')*)'")
 
 
-def lake_root_of(dataset: str, path: str) -> Path | None:
-    """The lake root a dataset view's glob reads under (``<root>/<dataset>/**/*.parquet``);
-    None for any other path, and never the file system's root, whatever a view says."""
-    suffix = lake.dataset_glob(Path("/"), dataset)  # "/<dataset>/**/*.parquet"
-    if not path.endswith(suffix):
+def published_lake(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The lake root the attached warehouse was published from (None: it does not say)."""
+    try:
+        row = con.execute(f"SELECT lake FROM {PUBLICATION_TABLE}").fetchone()
+    except duckdb.CatalogException:
         return None
-    root = Path(path[: -len(suffix)] or "/")
-    return root if root.is_absolute() and root != Path(root.anchor) else None
+    return str(row[0]) if row and row[0] else None
 
 
-def lake_roots(con: duckdb.DuckDBPyConnection) -> list[Path]:
-    """The lake directories the views read: TAG_COMPLIANCE_LAKE, and the root of every dataset
-    glob in the view definitions (a warehouse published from another lake keeps working)."""
-    roots = {get_settings().lake.resolve()}
-    views = con.execute(
-        "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
-    ).fetchall()
-    for name, sql in views:
-        if name in lake.DATASETS:
-            for literal in _READ_PARQUET_PATH.findall(sql):
-                root = lake_root_of(name, literal.replace("''", "'"))
-                if root is not None:
-                    roots.add(root)
-    return sorted(roots)
+def resolve_lake(given: Path | str | None, published: str | None) -> storage.LakeLocation:
+    """The lake a reader reads: the one it names; else the one the warehouse was published from
+    while it is reachable (on object storage, or a directory that exists here); else
+    TAG_COMPLIANCE_LAKE (a warehouse file copied to another machine, or a lake that moved)."""
+    if given:
+        return storage.locate(given)
+    if published and (storage.is_remote(published) or Path(published).is_dir()):
+        return storage.locate(published)
+    return storage.locate(get_settings().lake)
 
 
-def _directory(path: Path) -> str:
+def lake_roots(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The lake root the views of a ``connect_read_only`` connection read."""
+    row = con.execute(f"SELECT getvariable({_literal(LAKE_VARIABLE)})").fetchone()
+    return [str(row[0])] if row and row[0] else []
+
+
+def _directory(root: str) -> str:
     # A trailing separator: "/data/lake/" must not admit "/data/lake-copy/".
-    return str(path).rstrip(os.sep) + os.sep
+    return root.rstrip("/") + "/"
 
 
-def connect_read_only(warehouse: Path | str, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """The warehouse, read-only, with DuckDB's external access off but for reading the lake;
+def connect_read_only(
+    warehouse: Path | str, memory_limit: str | None = None, lake_root: Path | str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """The warehouse, read-only, with DuckDB's external access off but for reading the lake
+    (``resolve_lake``: ``lake_root``, local or ``s3://``, or the one it was published from);
     ``memory_limit`` bounds DuckDB before the settings are locked (beyond it, it spills).
 
     The whole lake root is allowed (not each dataset), so layers below it that the views read
@@ -661,8 +677,10 @@ def connect_read_only(warehouse: Path | str, memory_limit: str | None = None) ->
         con.execute(f"ATTACH {_literal(str(path))} AS {_identifier(WAREHOUSE_ALIAS)} (READ_ONLY)")
         con.execute(f"USE {_identifier(WAREHOUSE_ALIAS)}")
         con.execute(f"SET temp_directory = {_literal(str(path) + '.tmp')}")
-        directories = ", ".join(_literal(_directory(root)) for root in lake_roots(con))
-        con.execute(f"SET allowed_directories = [{directories}]")
+        location = resolve_lake(lake_root, published_lake(con))
+        location.register(con)
+        con.execute(f"SET VARIABLE {_identifier(LAKE_VARIABLE)} = {_literal(location.root)}")
+        con.execute(f"SET allowed_directories = [{_literal(_directory(location.root))}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     except BaseException:

@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from tag_compliance import lake
+from tag_compliance import lake, storage
 from tag_compliance.aws.accounting import ApiCallRecorder, request_cost_usd
 from tag_compliance.aws.collectors import cost_explorer_services, split_cost_explorer_services
 from tag_compliance.config import Settings, get_settings
@@ -101,7 +101,7 @@ def stored_day_is_final(lake_root: Path, day: date, want_resource_data: bool) ->
     stored = cost_files(lake_root, day)
     if not all(source in stored for source in sources):
         return False
-    with duckdb.connect(":memory:") as con:
+    with storage.locate(lake_root).register(duckdb.connect(":memory:", config=storage.DUCKDB_CONFIG)) as con:
         estimated = con.execute(
             "SELECT count(*) FROM read_parquet($files, hive_partitioning = false) WHERE estimated",
             {"files": [path for paths in stored.values() for path in paths]},
