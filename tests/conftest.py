@@ -125,3 +125,54 @@ def airflow_db() -> Path:
         capture_output=True,
     )
     return _AIRFLOW_HOME
+
+
+LAKE_BUCKET = "tag-compliance-lake"
+LAKE_CONN_ID = "lake_storage"
+
+
+@dataclass
+class ObjectStore:
+    """An S3 endpoint for lakes alone (a moto server of its own: an estate's S3 holds the buckets
+    the pipeline inventories) and the Airflow connection that reaches it."""
+
+    endpoint_url: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """TAG_COMPLIANCE_LAKE_CONN_ID and its connection (a lake's s3:// root is given apart)."""
+        connection = {
+            "conn_type": "aws",
+            "login": "lake-key",
+            "password": "lake-secret",
+            "extra": {"endpoint_url": self.endpoint_url, "region_name": "us-east-1"},
+        }
+        return {
+            "TAG_COMPLIANCE_LAKE_CONN_ID": LAKE_CONN_ID,
+            f"AIRFLOW_CONN_{LAKE_CONN_ID.upper()}": json.dumps(connection),
+        }
+
+    def root(self, prefix: str) -> str:
+        return f"s3://{LAKE_BUCKET}/{prefix}"
+
+    def arrow(self):
+        """pyarrow's filesystem of the store, for tests that copy or list objects themselves."""
+        from pyarrow.fs import S3FileSystem
+
+        host = self.endpoint_url.removeprefix("http://")
+        return S3FileSystem(
+            access_key="lake-key", secret_key="lake-secret", endpoint_override=host, scheme="http"
+        )
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    from tag_compliance.sandbox.server import MotoServer
+
+    server = MotoServer(log_path=tmp_path_factory.mktemp("object-store") / "moto.log")
+    endpoint = server.start()
+    boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    ).create_bucket(Bucket=LAKE_BUCKET)
+    yield ObjectStore(endpoint)
+    server.stop()

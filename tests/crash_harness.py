@@ -30,6 +30,7 @@ from typing import Any
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 FILE_EVENTS = {"os.rename", "os.remove", "os.mkdir", "os.rmdir", "os.truncate", "shutil.rmtree"}
+LAKE_EVENT = "tag_compliance.lake"  # (operation, s3:// url): a change to an object of a remote lake
 
 
 class KillSwitch:
@@ -49,7 +50,7 @@ class KillSwitch:
     def _hook(self, event: str, args: tuple[Any, ...]) -> None:
         if self.watch is None or not args or not _is_write(event, args):
             return
-        path = args[0]
+        path = args[1] if event == LAKE_EVENT else args[0]
         if not isinstance(path, str | os.PathLike) or not os.fspath(path).startswith(self.watch):
             return
         self.count += 1
@@ -58,7 +59,7 @@ class KillSwitch:
 
 
 def _is_write(event: str, args: tuple[Any, ...]) -> bool:
-    if event in FILE_EVENTS:
+    if event in FILE_EVENTS or event == LAKE_EVENT:
         return True
     if event != "open":
         return False
@@ -70,7 +71,7 @@ def _is_write(event: str, args: tuple[Any, ...]) -> bool:
 
 def run_step(op: str, args: dict[str, Any]) -> None:
     """One step of the pipeline, as its DAG task does it."""
-    lake_root = Path(args["lake"])
+    lake_root = args["lake"]  # a directory or s3://bucket/prefix
     if op == "score":
         from tag_compliance.policy import load_policy
         from tag_compliance.scoring import score_snapshot

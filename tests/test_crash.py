@@ -127,6 +127,7 @@ def crash_everywhere(
     check_after_kill: Any,
     rerun_and_check: Any,
     seed: int,
+    random_kills: int = RANDOM_KILLS,
 ) -> int:
     """Kill the step at every chosen point; after each kill check, rerun, check again. Returns kills."""
     rng = random.Random(seed)
@@ -137,7 +138,7 @@ def crash_everywhere(
     assert operations > 0
     kills = 0
     plan = [("operation", point) for point in kill_points(operations, rng)]
-    plan += [("moment", rng.uniform(0, clean_seconds)) for _ in range(RANDOM_KILLS)]
+    plan += [("moment", rng.uniform(0, clean_seconds)) for _ in range(random_kills)]
     for kind, where in plan:
         restore()
         if kind == "operation":

@@ -20,6 +20,7 @@ copy there). Every function takes the lake's root as a local path or ``s3://buck
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import queue
@@ -78,6 +79,12 @@ class Dataset:
 
     def empty_table(self) -> pa.Table:
         return self.schema.empty_table()
+
+    @property
+    def schema_id(self) -> str:
+        """Fingerprint of the schema files are written with now: a reader whose files all carry it
+        may take the first file's schema for all, instead of reading every file's to unify them."""
+        return hashlib.sha256(self.schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
 
 
 def _partition_value(value: object) -> str:
@@ -455,6 +462,7 @@ def _write_batches_atomically(
     directory, _, name = final.rpartition("/")
     temporary = f"{directory}/{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
     location.make_parent(final)
+    location.audit("write", temporary)
     filesystem, path = location.arrow(temporary)
     rows, pending = 0, []
     try:
@@ -505,11 +513,17 @@ def write_partition(
     location = storage.locate(root)
     directory = f"{dataset.name}/{dataset.partition_path(partition)}"
     name = f"{part}.parquet"
-    for leftover, _ in location.files_below(directory):  # its only writer: a killed attempt's temporaries go
-        if leftover.rpartition("/")[2].startswith(f"{TEMPORARY_PREFIX}{name}.") and _is_temporary(leftover):
-            location.delete(leftover)
+    _remove_temporaries_of(location, f"{directory}/{name}")  # its only writer
     _write_parquet_atomically(table, location, f"{directory}/{name}")
     return location.url(f"{directory}/{name}")
+
+
+def _remove_temporaries_of(location: storage.LakeLocation, final: str) -> None:
+    """Delete the temporaries a killed writer of ``final`` left (only its one writer may call this)."""
+    directory, _, name = final.rpartition("/")
+    for leftover, _ in location.files_below(directory):
+        if leftover.rpartition("/")[2].startswith(f"{TEMPORARY_PREFIX}{name}.") and _is_temporary(leftover):
+            location.delete(leftover)
 
 
 def dataset_glob(root: Path, dataset: Dataset | str) -> str:
@@ -612,6 +626,7 @@ COMMIT_SCHEMA = pa.schema(
         ("path", pa.string()),
         ("rows", pa.int64()),
         ("meta", pa.string()),
+        ("schema_id", pa.string()),  # the file's Dataset.schema_id; NULL for files adopted or older
     ]
 )
 
@@ -638,14 +653,28 @@ class DataFile:
     partition: str  # hive path below the dataset, e.g. "snapshot_date=2026-11-20/account_id=..."
     path: str  # e.g. "resources/snapshot_date=2026-11-20/.../part-<run id>.parquet"
     rows: int
+    schema_id: str | None = None  # the schema it was written with; None: not known
 
     def to_json(self) -> dict[str, Any]:
         """For XCom: a collection task hands its file to the task that commits the snapshot."""
-        return {"dataset": self.dataset, "partition": self.partition, "path": self.path, "rows": self.rows}
+        return {
+            "dataset": self.dataset,
+            "partition": self.partition,
+            "path": self.path,
+            "rows": self.rows,
+            "schema_id": self.schema_id,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DataFile:
-        return cls(str(data["dataset"]), str(data["partition"]), str(data["path"]), int(data["rows"]))
+        schema_id = data.get("schema_id")
+        return cls(
+            str(data["dataset"]),
+            str(data["partition"]),
+            str(data["path"]),
+            int(data["rows"]),
+            None if schema_id is None else str(schema_id),
+        )
 
 
 @dataclass(frozen=True)
@@ -691,7 +720,7 @@ def write_data_file(
     partition_path = _partition_path(dataset, partition)
     relative = f"{dataset.name}/{partition_path}/part-{run_id}.parquet"
     rows = _write_batches_atomically(tables, dataset.schema, storage.locate(root), relative)
-    return DataFile(dataset.name, partition_path, relative, rows)
+    return DataFile(dataset.name, partition_path, relative, rows, dataset.schema_id)
 
 
 READ_AHEAD_BATCHES = 1
@@ -739,17 +768,29 @@ def _read_ahead(reader: pa.RecordBatchReader, depth: int = READ_AHEAD_BATCHES) -
 
 def read_data_file(root: Path | str, file: DataFile, columns: Sequence[str] | None = None) -> pa.Table:
     """One committed file's rows (partition keys are in its path, not in the file)."""
-    filesystem, path = storage.locate(root).arrow(file.path)
-    return pq.read_table(path, columns=list(columns) if columns else None, filesystem=filesystem)
+    return _read_parquet_file(storage.locate(root), file.path, columns=list(columns) if columns else None)
+
+
+def _read_parquet_file(location: storage.LakeLocation, relative: str, **options: Any) -> pa.Table:
+    """One Parquet file read whole: on object storage one ranged GET or two, where a dataset read
+    of the path would first ask whether it is a directory."""
+    filesystem, path = location.arrow(relative)
+    if filesystem is None:
+        return pq.read_table(path, **options)
+    with filesystem.open_input_file(path) as source:
+        return pq.read_table(source, **options)
 
 
 def read_commit(root: Path, unit: CommitUnit, key_value: date) -> Commit | None:
     """The current commit of one key, or None when that key was never committed."""
-    filesystem, path = storage.locate(root).arrow(unit.commit_file(key_value))
     try:
-        rows = pq.read_table(path, schema=COMMIT_SCHEMA, filesystem=filesystem).to_pylist()
+        table = _read_parquet_file(storage.locate(root), unit.commit_file(key_value))
     except FileNotFoundError:
         return None
+    for column in COMMIT_SCHEMA:  # a commit written before a column existed has NULL there
+        if column.name not in table.column_names:
+            table = table.append_column(column, pa.nulls(table.num_rows, column.type))
+    rows = table.select(COMMIT_SCHEMA.names).to_pylist()
     first = rows[0]
     return Commit(
         unit=unit.name,
@@ -757,7 +798,7 @@ def read_commit(root: Path, unit: CommitUnit, key_value: date) -> Commit | None:
         run_id=first["run_id"],
         committed_at=first["committed_at"],
         files=tuple(
-            DataFile(row["dataset"], row["partition"], row["path"], row["rows"])
+            DataFile(row["dataset"], row["partition"], row["path"], row["rows"], row["schema_id"])
             for row in rows
             if row["path"] is not None
         ),
@@ -836,6 +877,7 @@ def commit(
         {**common, "meta": meta_text}
     ]
     table = pa.Table.from_pylist(rows, schema=COMMIT_SCHEMA)
+    _remove_temporaries_of(location, unit.commit_file(key_value))  # the key's only committer
     _write_parquet_atomically(table, location, unit.commit_file(key_value))
     if previous is not None:
         still_listed = {file.path for file in new_files}

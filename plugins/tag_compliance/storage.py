@@ -20,6 +20,7 @@ import contextlib
 import functools
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from fsspec.implementations.arrow import ArrowFSWrapper
 from fsspec.implementations.local import LocalFileSystem
 
 S3_SCHEME = "s3://"
+AUDIT_EVENT = "tag_compliance.lake"
 # S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens (AWS's naming rules).
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -62,11 +64,52 @@ class S3LakeFileSystem(ArrowFSWrapper):
         text = str(path)
         return (text[len(S3_SCHEME) :] if text.startswith(S3_SCHEME) else text).rstrip("/")
 
+    def listing(self, prefix: str) -> dict[str, Any]:
+        """Every object below ``prefix`` (pyarrow's FileInfo by path): LIST requests only, 1,000
+        objects each, where fsspec's generic ``find`` and ``glob`` also ask for every path's HEAD."""
+        from pyarrow.fs import FileSelector, FileType
+
+        selector = FileSelector(self._strip_protocol(prefix), recursive=True, allow_not_found=True)
+        return {info.path: info for info in self.fs.get_file_info(selector) if info.type == FileType.File}
+
+    def find(
+        self,
+        path: str,
+        maxdepth: int | None = None,
+        withdirs: bool = False,
+        detail: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if maxdepth is not None or withdirs:
+            return super().find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail, **kwargs)
+        found = {name: self._make_entry(info) for name, info in self.listing(path).items()}
+        return found if detail else sorted(found)
+
+    def glob(self, path: str, maxdepth: int | None = None, **kwargs: Any) -> Any:
+        """DuckDB globs every path it reads, a plain one too: a plain path is taken as it is (a
+        missing file fails when opened), a pattern is matched against one listing of its prefix."""
+        pattern = self._strip_protocol(path)
+        if not _GLOB_CHARACTERS.search(pattern) or kwargs.get("detail"):
+            return super().glob(path, maxdepth=maxdepth, **kwargs) if kwargs.get("detail") else [pattern]
+        prefix = pattern[: _GLOB_CHARACTERS.search(pattern).start()].rpartition("/")[0]
+        matches = re.compile(_glob_regex(pattern))
+        return sorted(name for name in self.listing(prefix) if matches.fullmatch(name))
+
     def _open(self, path: str, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
         if "r" in mode:
             with self._opened_lock:
                 self.opened.append(self._strip_protocol(path))
         return super()._open(path, mode, *args, **kwargs)
+
+
+_GLOB_CHARACTERS = re.compile(r"[*?\\[]")
+
+
+def _glob_regex(pattern: str) -> str:
+    """A glob as DuckDB means it: ``**`` any number of path parts, ``*`` and ``?`` within one."""
+    parts = re.split(r"(\*\*/|\*\*|\*|\?)", pattern)
+    translated = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+    return "".join(translated.get(part, re.escape(part)) for part in parts)
 
 
 @dataclass(frozen=True)
@@ -97,6 +140,10 @@ class LakeLocation:
     def files_below(self, relative: str) -> Iterator[tuple[str, float]]:
         """(path below the root, modification time as a POSIX timestamp) of every file below."""
         directory = self.url(relative)
+        if self.remote:
+            for path, info in self.fs.listing(directory).items():
+                yield self.relative(path), info.mtime.timestamp() if info.mtime else 0.0
+            return
         try:
             found = self.fs.find(directory, detail=True)
         except FileNotFoundError:
@@ -112,10 +159,18 @@ class LakeLocation:
             return self.fs.fs, self.fs._strip_protocol(self.url(relative))
         return None, self.url(relative)
 
+    def audit(self, operation: str, relative: str) -> None:
+        """An audit event (``sys.audit``) before each change to an object of a remote lake, as the
+        ``open``, ``os.rename`` and ``os.remove`` events Python raises for a local one: what the
+        crash tests count to kill a writer between two of its changes."""
+        if self.remote:
+            sys.audit(AUDIT_EVENT, operation, self.url(relative))
+
     def is_file(self, relative: str) -> bool:
         return self.fs.isfile(self.url(relative))
 
     def delete(self, relative: str) -> None:
+        self.audit("delete", relative)
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.url(relative))
 
@@ -128,6 +183,7 @@ class LakeLocation:
         """Put ``source`` in ``target``'s place, in one step readers of ``target`` can see: a rename
         on disk; on S3 a server-side copy (an object is replaced whole) and the source deleted."""
         if self.remote:
+            self.audit("copy", target)
             self.fs.fs.copy_file(*(self.fs._strip_protocol(self.url(path)) for path in (source, target)))
             self.delete(source)
         else:

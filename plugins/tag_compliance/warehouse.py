@@ -419,7 +419,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
+def view_sql(lake_root: Path | str, dataset: lake.Dataset, uniform_schema: bool = False) -> str:
     """``CREATE VIEW`` text for one dataset: over its committed files, or zero typed rows if it has
     none yet.
 
@@ -429,6 +429,11 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
     files list, read when the view is queried: a reader sees each snapshot, scored day and day
     of costs as its last commit left it, never a writer's files before their commit. DuckDB
     prunes the other files before reading them (a dynamic filter on ``filename``).
+
+    With ``uniform_schema`` (every committed file has the dataset's current schema,
+    ``uniform_schemas``) the files are not unioned by name: DuckDB binds the view with the first
+    file's schema and opens only the files a query's partition filter leaves, where unioning by
+    name opens every file of the dataset, to read its schema, on every query.
 
     Every path is the lake's root, resolved when the view is queried (``lake_expression``:
     the ``tag_compliance_lake`` variable ``connect_read_only`` sets, else the root it was
@@ -472,7 +477,8 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
     source = (
         "(\n"
         f"    SELECT * FROM read_parquet({files},\n"
-        f"        hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true{filename})\n"
+        f"        hive_partitioning = true, hive_types = {{{hive_types}}}, "
+        f"union_by_name = {str(not uniform_schema).lower()}{filename})\n"
         "    UNION ALL BY NAME\n"
         f"    SELECT {typed_nulls}{filename_null} WHERE false\n"
         ") AS lake_files"
@@ -480,6 +486,19 @@ def view_sql(lake_root: Path, dataset: lake.Dataset) -> str:
     order = f"\nORDER BY {', '.join(dataset.view_order)}" if dataset.view_order else ""
     view = f"CREATE VIEW {_identifier(dataset.name)} AS\nSELECT\n    {select_list}\nFROM {source}"
     return f"{view}{committed}{order}"
+
+
+def uniform_schemas(lake_root: Path | str) -> set[str]:
+    """The committed datasets whose every committed file was written with the current schema
+    (the commits say so; a file adopted or committed before they did is not known to be)."""
+    uniform = {dataset.name for unit in lake.COMMIT_UNITS for dataset in unit.datasets}
+    for unit in lake.COMMIT_UNITS:
+        for key in lake.committed_keys(lake_root, unit):
+            commit = lake.read_commit(lake_root, unit, key)
+            for file in commit.files if commit else ():
+                if file.schema_id != lake.DATASETS[file.dataset].schema_id:
+                    uniform.discard(file.dataset)
+    return uniform
 
 
 LAKE_VARIABLE = "tag_compliance_lake"
@@ -591,8 +610,9 @@ def publish_warehouse(
     views = []
     try:
         with location.register(duckdb.connect(str(temporary), config=_CONNECT_CONFIG)) as con:
+            uniform = uniform_schemas(lake_root)
             for dataset in lake.DATASETS.values():
-                con.execute(view_sql(lake_root, dataset))
+                con.execute(view_sql(lake_root, dataset, dataset.name in uniform))
                 views.append(dataset.name)
             for name in DERIVED_VIEWS:
                 con.execute(derived_view_sql(name))
