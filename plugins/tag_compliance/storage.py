@@ -16,6 +16,7 @@ chain answers (environment, shared files, ``AWS_ENDPOINT_URL_S3``). No key is ev
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import os
@@ -32,6 +33,7 @@ import duckdb
 import fsspec
 from fsspec.implementations.arrow import ArrowFSWrapper
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.spec import AbstractBufferedFile
 
 S3_SCHEME = "s3://"
 AUDIT_EVENT = "tag_compliance.lake"
@@ -58,6 +60,7 @@ class S3LakeFileSystem(ArrowFSWrapper):
         super().__init__(fs, **kwargs)
         self.opened: list[str] = []  # every file opened for reading: what a query really read
         self._opened_lock = threading.Lock()
+        self._immutable_info: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> str:
@@ -95,11 +98,84 @@ class S3LakeFileSystem(ArrowFSWrapper):
         matches = re.compile(_glob_regex(pattern))
         return sorted(name for name in self.listing(prefix) if matches.fullmatch(name))
 
-    def _open(self, path: str, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
-        if "r" in mode:
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A file's size and time; kept for data files, which are never changed once written (their
+        names carry their writer's run id): DuckDB asks for both at every open, a HEAD request each."""
+        name = self._strip_protocol(path)
+        if not IMMUTABLE_FILE.search(name):
+            return super().info(name, **kwargs)
+        with self._opened_lock:
+            known = self._immutable_info.get(name)
+        if known is None:
+            known = super().info(name, **kwargs)
             with self._opened_lock:
-                self.opened.append(self._strip_protocol(path))
-        return super()._open(path, mode, *args, **kwargs)
+                self._immutable_info[name] = known
+        return dict(known)
+
+    def modified(self, path: str) -> Any:
+        return self.info(path)["mtime"]
+
+    def _open(self, path: str, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        if mode != "rb":
+            return super()._open(path, mode, *args, **kwargs)
+        with self._opened_lock:
+            self.opened.append(self._strip_protocol(path))
+        return _RangeReadFile(self, self._strip_protocol(path))
+
+
+class _RangeReadFile(AbstractBufferedFile):
+    """An object read in aligned blocks, each one ranged GET, kept while the file is open: DuckDB
+    reads a Parquet file in many small pieces (the footer, then each column chunk), which
+    pyarrow's unbuffered S3 file would send as a request each."""
+
+    def __init__(self, fs: S3LakeFileSystem, path: str) -> None:
+        size = fs.info(path)["size"]
+        super().__init__(fs, path, mode="rb", block_size=READ_BLOCK_BYTES, cache_type="blockcache", size=size)
+
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        immutable = IMMUTABLE_FILE.search(self.path) is not None
+        if immutable and (cached := _BLOCKS.get((self.path, start, end))) is not None:
+            return cached
+        if not hasattr(self, "_source"):
+            self._source = self.fs.fs.open_input_file(self.path)
+        block = self._source.read_at(end - start, start)
+        if immutable:
+            _BLOCKS.put((self.path, start, end), block)
+        return block
+
+    def close(self) -> None:
+        if hasattr(self, "_source"):
+            self._source.close()
+        super().close()
+
+
+class _BlockCache:
+    """Blocks of immutable data files, shared by every open of them in the process (a score
+    reads the snapshot's files in several queries), the oldest dropped beyond ``budget`` bytes."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.size = budget, 0
+        self._blocks: collections.OrderedDict[tuple[str, int, int], bytes] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, int]) -> bytes | None:
+        with self._lock:
+            return self._blocks.get(key)
+
+    def put(self, key: tuple[str, int, int], block: bytes) -> None:
+        with self._lock:
+            if key in self._blocks or len(block) > self.budget:
+                return
+            self._blocks[key] = block
+            self.size += len(block)
+            while self.size > self.budget:
+                self.size -= len(self._blocks.popitem(last=False)[1])
+
+
+READ_BLOCK_BYTES = 4 * 1024 * 1024
+_BLOCKS = _BlockCache(budget=256 * 1024 * 1024)
+# A data file of a commit: part-<run id>.parquet, written once under a name no other writer uses.
+IMMUTABLE_FILE = re.compile(r"/part-\d{8}T\d{12}Z-[0-9a-f]{8}\.parquet$")
 
 
 _GLOB_CHARACTERS = re.compile(r"[*?\\[]")
