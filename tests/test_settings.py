@@ -95,6 +95,29 @@ def _days(warehouse: Path) -> list[tuple]:
         return con.execute("SELECT DISTINCT snapshot_date FROM compliance_summary").fetchall()
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("s3://", "not a usable S3 location"),
+        ("s3://Bad_Bucket/lake", "not a usable S3 location"),
+        ("s3://bucket/lake?versionId=1", "not a usable S3 location"),
+        ("s3://bucket/../lake", "prefix has an empty, '.' or '..' part"),
+    ],
+)
+def test_an_s3_lake_is_checked_before_anything_connects(value: str, problem: str, monkeypatch) -> None:
+    monkeypatch.setenv("TAG_COMPLIANCE_LAKE", value)
+    with pytest.raises(SettingsError) as error:
+        get_settings()
+    assert f"TAG_COMPLIANCE_LAKE={value!r}: " in str(error.value) and problem in str(error.value)
+
+
+def test_an_s3_lake_is_kept_as_a_url_and_a_directory_as_a_path(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TAG_COMPLIANCE_LAKE", "s3://my-bucket/finops/lake/")
+    assert get_settings().lake == "s3://my-bucket/finops/lake"
+    monkeypatch.setenv("TAG_COMPLIANCE_LAKE", str(tmp_path / "lake"))
+    assert get_settings().lake == tmp_path / "lake"
+
+
 def test_publish_refuses_to_replace_a_good_warehouse_with_a_lake_missing_its_days(
     tmp_path, monkeypatch
 ) -> None:

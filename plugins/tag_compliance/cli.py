@@ -70,6 +70,12 @@ def _error(message: str) -> None:
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
     """Validate a policy file: OK and a summary, or every error with file, field path and value."""
+    if args.file is None:
+        try:
+            args.file = get_settings().policy
+        except SettingsError as exc:
+            _error(str(exc))
+            return EXIT_ERROR
     try:
         policy = load_policy(args.file)
     except PolicyError as exc:
@@ -134,7 +140,14 @@ def _add_policy(subparsers: argparse._SubParsersAction) -> None:
         help="Validate a policy file (YAML or JSON) and summarise it.",
         formatter_class=HelpFormatter,
     )
-    check.add_argument("file", type=Path, metavar="FILE", help="Policy file (.yaml, .yml or .json).")
+    check.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        nargs="?",
+        help="Policy file (.yaml, .yml or .json); default: TAG_COMPLIANCE_POLICY, else the policy the "
+        "package ships (include/policies/default.yaml).",
+    )
     check.set_defaults(func=cmd_policy_check)
     import_org = actions.add_parser(
         "import-org",
@@ -252,7 +265,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_ERROR
     try:
-        with connect_read_only(warehouse) as con:
+        with connect_read_only(warehouse, lake_root=args.lake) as con:
             try:
                 check_select_only(con, args.sql)
                 cursor = con.execute(args.sql)
@@ -312,6 +325,14 @@ def add_warehouse_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="Warehouse file (default: TAG_COMPLIANCE_WAREHOUSE, else data/warehouse.duckdb).",
+    )
+    parser.add_argument(
+        "--lake",
+        default=None,
+        metavar="DIR_OR_S3_URL",
+        help="The lake the warehouse's views read: a directory or s3://bucket/prefix (reached through "
+        "TAG_COMPLIANCE_LAKE_CONN_ID's connection, else boto3's credentials and AWS_ENDPOINT_URL_S3). "
+        "Default: the lake it was published from while it is reachable, else TAG_COMPLIANCE_LAKE.",
     )
 
 

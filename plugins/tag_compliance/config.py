@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +21,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tag_compliance import storage
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-INCLUDE_DIR = REPO_ROOT / "include"
+# The package's data (SQL, policies, pools, IAM documents), wherever the package is installed; the
+# repository's top-level include/ is a link to it.
+INCLUDE_DIR = Path(str(resources.files("tag_compliance").joinpath("include")))
+_CHECKOUT = Path(__file__).resolve().parents[2]
+# Where generated data (data/lake, data/warehouse.duckdb) goes by default: the repository in a
+# checkout, else the directory the command runs in, never the installed package's directory.
+_IN_CHECKOUT = (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "dags").is_dir()
+REPO_ROOT = _CHECKOUT if _IN_CHECKOUT else Path.cwd()
 SQL_DIR = INCLUDE_DIR / "sql"
 DEFAULT_POLICY = INCLUDE_DIR / "policies" / "default.yaml"
 POOLS_FILE = INCLUDE_DIR / "airflow" / "pools.json"

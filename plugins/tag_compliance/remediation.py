@@ -173,6 +173,7 @@ def remediation_plan(
     account: str | None = None,
     date: dt.date | None = None,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    lake_root: Path | str | None = None,
 ) -> RemediationPlan:
     """The plan of one scored day (default: the latest) from the warehouse, read-only.
 
@@ -182,7 +183,7 @@ def remediation_plan(
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")
     columns = ", ".join(f'"{name}"' for name in COLUMNS)  # our own names, never data
-    with connect_read_only(warehouse) as con:
+    with connect_read_only(warehouse, lake_root=lake_root) as con:
         latest = con.execute("SELECT max(snapshot_date) FROM resource_compliance").fetchone()[0]
         if latest is None:
             raise PlanError(f"warehouse {warehouse} has no scored snapshot yet: run the pipeline first")
@@ -332,7 +333,11 @@ def cmd_remediation_plan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     try:
         plan = remediation_plan(
-            warehouse, account=args.account, date=args.date, min_confidence=args.min_confidence
+            warehouse,
+            account=args.account,
+            date=args.date,
+            min_confidence=args.min_confidence,
+            lake_root=args.lake,
         )
     except (PlanError, duckdb.Error) as exc:
         _error(str(exc))

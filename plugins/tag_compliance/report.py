@@ -780,13 +780,15 @@ def default_report_path(warehouse: Path, day: date) -> Path:
     return Path(warehouse).parent / REPORTS_DIRNAME / f"tag-compliance-{day.isoformat()}.html"
 
 
-def write_report(warehouse: Path, day: date | None = None, output: Path | None = None) -> Path:
+def write_report(
+    warehouse: Path, day: date | None = None, output: Path | None = None, lake_root: Path | str | None = None
+) -> Path:
     """Build the report of ``day`` (default: latest scored) and write it; returns its path."""
     try:
         warehouse = existing_warehouse(warehouse)
     except WarehouseNotFoundError as exc:
         raise ReportError(str(exc)) from None
-    with connect_read_only(warehouse) as con:
+    with connect_read_only(warehouse, lake_root=lake_root) as con:
         data = load_report_data(con, day)
     page = render_report(data)
     path = Path(output) if output is not None else default_report_path(warehouse, data.day)
@@ -809,7 +811,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML report of one scored day and say where it is."""
     warehouse = Path(args.warehouse) if args.warehouse else get_settings().warehouse
     try:
-        path = write_report(warehouse, args.date, args.output)
+        path = write_report(warehouse, args.date, args.output, args.lake)
     except ReportError as exc:
         Console(stderr=True, highlight=False, soft_wrap=True).print(Text(str(exc), style="red"))
         return EXIT_ERROR

@@ -39,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tag_compliance.config import REPO_ROOT
 from tag_compliance.sandbox.cost_explorer import CostExplorerEmulator
 from tag_compliance.sandbox.estate import (
     ACCOUNTS,
@@ -90,7 +91,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 20  # small enough that every list call paginates on this estate
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[3] / "data" / "sandbox"
+DEFAULT_DATA_DIR = REPO_ROOT / "data" / "sandbox"
 LEDGER_DAYS = 45
 # Cost Explorer groups per page: small enough that the larger answers take several pages
 # (every page is a billed request), large enough that the demo stays within its request budget.

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -60,7 +61,8 @@ PROHIBITED = "prohibited_tag"
 VIOLATION_TYPES = (MISSING, WRONG_CASE, EMPTY, INVALID_VALUE, INVALID_FORMAT, PROHIBITED)
 
 ASCII_WHITESPACE = " \t\n\v\f\r"
-DEFAULT_POLICY = Path(__file__).resolve().parents[3] / "include" / "policies" / "default.yaml"
+# The policy file the package ships (read as data: the sandbox's own reading of it, below, is the truth)
+DEFAULT_POLICY = Path(str(resources.files("tag_compliance").joinpath("include", "policies", "default.yaml")))
 
 
 # --------------------------------------------------------------------------- policy + semantics
