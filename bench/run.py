@@ -230,7 +230,7 @@ def measure_refresh(lake_root: Path) -> dict[str, object]:
     seconds: dict[str, float] = {}
     for daily in history.HISTORIES:
         latest = history.source_days(lake_root, daily)
-        daily.unit.commit_path(lake_root, max(latest)).unlink(missing_ok=True)
+        Path(daily.unit.commit_path(lake_root, max(latest))).unlink(missing_ok=True)
         started = time.perf_counter()
         computed = history.refresh(lake_root, limits, histories=(daily,)).computed
         seconds[daily.dataset.name] = time.perf_counter() - started
