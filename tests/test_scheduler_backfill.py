@@ -44,9 +44,11 @@ RUN_TIMEOUT = 240
 
 
 class ProcessWatcher:
-    """Samples every descendant of this process in a thread, to check later that all of them are gone."""
+    """Samples every descendant of this process in a thread, to check later that all of them are gone;
+    ``existing`` ones (started before, such as a session's object-store server) are not its business."""
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, existing: set[int], interval: float = 0.2) -> None:
+        self.existing = existing
         self.interval = interval
         self.seen: dict[int, psutil.Process] = {}
         self._stop = threading.Event()
@@ -57,7 +59,8 @@ class ProcessWatcher:
         while not self._stop.is_set():
             try:
                 for child in me.children(recursive=True):
-                    self.seen.setdefault(child.pid, child)
+                    if child.pid not in self.existing:
+                        self.seen.setdefault(child.pid, child)
             except psutil.Error:
                 pass
             self._stop.wait(self.interval)
@@ -147,7 +150,7 @@ def scenario(tmp_path_factory) -> Iterator[Scenario]:
         timings[step] = round(time.monotonic() - started, 1)
 
     with (
-        ProcessWatcher() as watcher,
+        ProcessWatcher(existing=children_before) as watcher,
         TemporaryPostgres() as database,
         Sandbox(seed=11, data_dir=root / "sandbox", scale=0.1) as sandbox,
         ThreadPoolExecutor(max_workers=1) as background,
