@@ -384,9 +384,7 @@ def connect(
     and DuckDB then needs far less memory for large intermediate results."""
     config: dict[str, str | int | bool] = {
         "preserve_insertion_order": False,
-        # never a download: an s3:// path is read through the lake's registered filesystem
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
+        **storage.DUCKDB_CONFIG,  # never a download: s3:// goes through the registered filesystem
     }
     limits = limits or EngineLimits()
     if limits.memory_limit is not None:

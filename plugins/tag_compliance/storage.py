@@ -91,10 +91,13 @@ class S3LakeFileSystem(ArrowFSWrapper):
     def glob(self, path: str, maxdepth: int | None = None, **kwargs: Any) -> Any:
         """DuckDB globs every path it reads, a plain one too: a plain path is taken as it is (a
         missing file fails when opened), a pattern is matched against one listing of its prefix."""
+        if kwargs.get("detail"):
+            return super().glob(path, maxdepth=maxdepth, **kwargs)
         pattern = self._strip_protocol(path)
-        if not _GLOB_CHARACTERS.search(pattern) or kwargs.get("detail"):
-            return super().glob(path, maxdepth=maxdepth, **kwargs) if kwargs.get("detail") else [pattern]
-        prefix = pattern[: _GLOB_CHARACTERS.search(pattern).start()].rpartition("/")[0]
+        wildcard = _GLOB_CHARACTERS.search(pattern)
+        if wildcard is None:
+            return [pattern]
+        prefix = pattern[: wildcard.start()].rpartition("/")[0]
         matches = re.compile(_glob_regex(pattern))
         return sorted(name for name in self.listing(prefix) if matches.fullmatch(name))
 
@@ -226,7 +229,7 @@ class LakeLocation:
             return
         for path, info in found.items():
             if info.get("type") == "file":
-                yield self.relative(path), _timestamp(info)
+                yield self.relative(path), float(info["mtime"])
 
     def arrow(self, relative: str) -> tuple[Any, str]:
         """(pyarrow filesystem or None for a local path, path) for pyarrow's own readers and writers,
@@ -270,13 +273,6 @@ class LakeLocation:
         if self.remote and not con.filesystem_is_registered(self.fs.protocol):
             con.register_filesystem(self.fs)
         return con
-
-
-def _timestamp(info: dict[str, Any]) -> float:
-    modified = info.get("mtime")
-    if modified is None:
-        modified = info.get("LastModified") or info.get("created")
-    return modified.timestamp() if hasattr(modified, "timestamp") else float(modified or 0)
 
 
 def is_remote(root: Path | str) -> bool:

@@ -636,7 +636,7 @@ def publish_warehouse(
 
 # Given when the instance starts; the rest is SET after (DuckDB 2.0.1 takes allowed_directories
 # only once it runs).
-_CONNECT_CONFIG = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+_CONNECT_CONFIG = storage.DUCKDB_CONFIG
 WAREHOUSE_ALIAS = "warehouse"
 
 
